@@ -1,0 +1,34 @@
+// fp4gptq: NVFP4 quantization of Hugging Face LLMs with GPTQ. Errors print one line naming the culprit and
+// exit with status 2.
+#include <fmt/core.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
+#include <vector>
+
+#include "cli/commands.hpp"
+
+int main(int argc, char** argv) {
+  CLI::App app{"fp4gptq: NVFP4 quantization of Hugging Face LLMs (GPTQ and round-to-nearest)"};
+  app.require_subcommand(1);
+  auto logger = spdlog::stderr_color_mt("fp4gptq");
+  logger->set_pattern("[%l] %v");
+  spdlog::set_default_logger(logger);
+
+  const std::vector<fp4gptq::cli::Subcommand> commands = {
+      fp4gptq::cli::add_make_tiny_model(app), fp4gptq::cli::add_inspect(app), fp4gptq::cli::add_rtn(app)};
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  try {
+    for (const auto& c : commands)
+      if (c.app->parsed()) c.run();
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "error: {}\n", e.what());
+    return 2;
+  }
+  return 0;
+}

@@ -1,0 +1,118 @@
+#include "io/checkpoint_writer.hpp"
+
+#include <cctype>
+#include <cstdio>
+
+#include "fp4gptq/error.hpp"
+#include "io/json_file.hpp"
+
+namespace fp4gptq::io {
+
+namespace fs = std::filesystem;
+
+uint64_t parse_size(const std::string& text, const std::string& option) {
+  size_t pos = 0;
+  while (pos < text.size() && (std::isdigit(static_cast<unsigned char>(text[pos])) || text[pos] == '.')) ++pos;
+  std::string unit = text.substr(pos);
+  for (auto& c : unit) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  double value = 0;
+  try {
+    size_t used = 0;
+    value = std::stod(text.substr(0, pos), &used);
+    if (used != pos) throw std::invalid_argument("");
+  } catch (const std::exception&) {
+    throw Error(option + ": '" + text + "' is not a size (expected e.g. 5GB, 500MB, 2GiB or a byte count)");
+  }
+  double mult = 0;
+  if (unit.empty() || unit == "B") mult = 1;
+  else if (unit == "KB") mult = 1e3;
+  else if (unit == "MB") mult = 1e6;
+  else if (unit == "GB") mult = 1e9;
+  else if (unit == "TB") mult = 1e12;
+  else if (unit == "KIB") mult = 1024.0;
+  else if (unit == "MIB") mult = 1024.0 * 1024;
+  else if (unit == "GIB") mult = 1024.0 * 1024 * 1024;
+  else if (unit == "TIB") mult = 1024.0 * 1024 * 1024 * 1024;
+  else throw Error(option + ": unknown unit '" + text.substr(pos) + "' in '" + text + "' (B, KB, MB, GB, TB, KiB, MiB, GiB, TiB)");
+  const double bytes = value * mult;
+  if (bytes < 1) throw Error(option + ": '" + text + "' must be at least one byte");
+  return static_cast<uint64_t>(bytes);
+}
+
+CheckpointWriter::CheckpointWriter(const fs::path& out_dir, bool overwrite, const CheckpointPlan& plan)
+    : staged_(out_dir, overwrite) {
+  // Greedy shard split in tensor order, as transformers' save_pretrained does.
+  std::vector<std::vector<TensorSpec>> groups(1);
+  uint64_t in_group = 0;
+  for (const auto& s : plan.model_tensors) {
+    if (plan.max_shard_bytes && in_group > 0 && in_group + s.nbytes() > plan.max_shard_bytes) {
+      groups.emplace_back();
+      in_group = 0;
+    }
+    groups.back().push_back(s);
+    in_group += s.nbytes();
+    total_bytes_ += s.nbytes();
+    model_order_.push_back(s.name);
+  }
+  const size_t n = groups.size();
+  for (size_t i = 0; i < n; ++i) {
+    char name[128];
+    if (n == 1)
+      std::snprintf(name, sizeof name, "%s.safetensors", kModelFileBase);
+    else
+      std::snprintf(name, sizeof name, "%s-%05zu-of-%05zu.safetensors", kModelFileBase, i + 1, n);
+    for (const auto& s : groups[i]) shard_of_[s.name] = i;
+    shard_names_.push_back(name);
+    shards_.push_back(std::make_unique<SafetensorsWriter>(staged_.path() / name, groups[i],
+                                                          std::map<std::string, std::string>{{"format", "pt"}}));
+  }
+  scales_ = std::make_unique<SafetensorsWriter>(staged_.path() / (std::string(kModelFileBase) + "_scales.safetensors"),
+                                                plan.scale_tensors,
+                                                std::map<std::string, std::string>{{"format", "pt"}});
+}
+
+const TensorSpec& CheckpointWriter::model_spec(const std::string& name) const {
+  const auto it = shard_of_.find(name);
+  if (it == shard_of_.end()) throw Error("checkpoint: tensor '" + name + "' is not part of the output plan");
+  return shards_[it->second]->spec(name);
+}
+
+std::string CheckpointWriter::model_file_of(const std::string& name) const {
+  model_spec(name);
+  return shard_names_[shard_of_.at(name)];
+}
+
+void CheckpointWriter::write_model_part(const std::string& name, uint64_t offset, const void* data, uint64_t nbytes) {
+  model_spec(name);
+  shards_[shard_of_.at(name)]->write_part(name, offset, data, nbytes);
+}
+
+void CheckpointWriter::write_scale(const std::string& name, const void* data, uint64_t nbytes) {
+  scales_->write(name, data, nbytes);
+}
+
+void CheckpointWriter::write_json(const std::string& filename, const nlohmann::ordered_json& j) const {
+  io::write_json(staged_.path() / filename, j);
+}
+
+void CheckpointWriter::copy_file(const fs::path& src) const {
+  std::error_code ec;
+  fs::copy_file(src, staged_.path() / src.filename(), fs::copy_options::overwrite_existing, ec);
+  if (ec) throw Error(src.string() + ": cannot copy into the output: " + ec.message());
+}
+
+void CheckpointWriter::commit() {
+  for (auto& s : shards_) s->finish();
+  scales_->finish();
+  // The index maps the model's tensors only: loaders (transformers, vLLM) read exactly the files it names,
+  // so the scales file stays out of their way.
+  nlohmann::ordered_json index;
+  index["metadata"] = {{"total_size", total_bytes_}};
+  nlohmann::ordered_json map = nlohmann::ordered_json::object();
+  for (const auto& name : model_order_) map[name] = shard_names_[shard_of_.at(name)];
+  index["weight_map"] = map;
+  write_json("model.safetensors.index.json", index);
+  staged_.commit();
+}
+
+}  // namespace fp4gptq::io

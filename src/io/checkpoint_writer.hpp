@@ -1,0 +1,55 @@
+#pragma once
+// Writes the pseudo-quantized checkpoint directory of DESIGN §7: the main fp16 file (sharded by
+// --max-shard-size), the scales file, model.safetensors.index.json and any JSON/side files, all inside a
+// StagedDir that is renamed into place by commit().
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "io/safetensors_writer.hpp"
+#include "io/staged_dir.hpp"
+
+namespace fp4gptq::io {
+
+inline constexpr const char* kModelFileBase = "pseudo_quantized_model-4bit-16g";
+
+struct CheckpointPlan {
+  std::vector<TensorSpec> model_tensors;  // main file(s), in this order
+  std::vector<TensorSpec> scale_tensors;  // the scales file
+  uint64_t max_shard_bytes = 0;           // 0: one main file
+};
+
+// "5GB" (10^9), "500MB", "2GiB" (2^30), "1000" (bytes); error naming the option on anything else.
+uint64_t parse_size(const std::string& text, const std::string& option = "--max-shard-size");
+
+class CheckpointWriter {
+ public:
+  CheckpointWriter(const std::filesystem::path& out_dir, bool overwrite, const CheckpointPlan& plan);
+
+  void write_model_part(const std::string& name, uint64_t offset, const void* data, uint64_t nbytes);
+  void write_scale(const std::string& name, const void* data, uint64_t nbytes);
+  const TensorSpec& model_spec(const std::string& name) const;
+  // Name of the main file holding a tensor (for reports and tests).
+  std::string model_file_of(const std::string& name) const;
+  size_t shard_count() const { return shards_.size(); }
+
+  void write_json(const std::string& filename, const nlohmann::ordered_json& j) const;
+  void copy_file(const std::filesystem::path& src) const;
+  // Finishes every file (all tensors must be complete), writes the index and renames the directory.
+  void commit();
+
+ private:
+  StagedDir staged_;
+  std::vector<std::unique_ptr<SafetensorsWriter>> shards_;
+  std::vector<std::string> shard_names_;
+  std::unordered_map<std::string, size_t> shard_of_;
+  std::unique_ptr<SafetensorsWriter> scales_;
+  std::vector<std::string> model_order_;
+  uint64_t total_bytes_ = 0;
+};
+
+}  // namespace fp4gptq::io

@@ -1,0 +1,120 @@
+#include "io/safetensors_writer.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <nlohmann/json.hpp>
+
+#include "fp4gptq/error.hpp"
+
+namespace fp4gptq::io {
+
+namespace {
+
+void pwrite_all(int fd, const void* data, uint64_t n, uint64_t offset, const std::filesystem::path& path) {
+  const char* p = static_cast<const char*>(data);
+  while (n > 0) {
+    const ssize_t w = ::pwrite(fd, p, n, static_cast<off_t>(offset));
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      throw Error(path.string() + ": write failed: " + std::strerror(errno));
+    }
+    p += w;
+    n -= static_cast<uint64_t>(w);
+    offset += static_cast<uint64_t>(w);
+  }
+}
+
+}  // namespace
+
+SafetensorsWriter::SafetensorsWriter(std::filesystem::path path, std::vector<TensorSpec> specs,
+                                     std::map<std::string, std::string> metadata)
+    : path_(std::move(path)), temp_path_(path_.string() + ".partial") {
+  // Plan: tensors packed in the given order; the JSON header padded with spaces to a multiple of 8 bytes.
+  nlohmann::ordered_json header = nlohmann::ordered_json::object();
+  if (!metadata.empty()) header["__metadata__"] = metadata;
+  uint64_t offset = 0;
+  for (auto& s : specs) {
+    if (slots_.count(s.name)) throw Error(path_.string() + ": tensor '" + s.name + "' planned twice");
+    const uint64_t n = s.nbytes();
+    header[s.name] = {{"dtype", std::string(numeric::dtype_name(s.dtype))},
+                      {"shape", s.shape},
+                      {"data_offsets", {offset, offset + n}}};
+    order_.push_back(s.name);
+    const std::string name = s.name;
+    slots_.emplace(name, Slot{std::move(s), offset, 0});
+    offset += n;
+  }
+  data_bytes_ = offset;
+  std::string text = header.dump();
+  text.append((8 - text.size() % 8) % 8, ' ');
+  const uint64_t data_start = 8 + text.size();
+  for (auto& [name, slot] : slots_) slot.offset += data_start;
+
+  fd_ = ::open(temp_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd_ < 0) throw Error(temp_path_.string() + ": cannot create: " + std::strerror(errno));
+  unsigned char len[8];
+  for (int i = 0; i < 8; ++i) len[i] = static_cast<unsigned char>(text.size() >> (8 * i));
+  pwrite_all(fd_, len, 8, 0, temp_path_);
+  pwrite_all(fd_, text.data(), text.size(), 8, temp_path_);
+  if (::ftruncate(fd_, static_cast<off_t>(data_start + data_bytes_)) != 0)
+    throw Error(temp_path_.string() + ": cannot size the file: " + std::strerror(errno));
+}
+
+SafetensorsWriter::~SafetensorsWriter() {
+  if (fd_ >= 0) ::close(fd_);
+  if (!finished_) ::unlink(temp_path_.c_str());
+}
+
+SafetensorsWriter::Slot& SafetensorsWriter::slot(const std::string& name) {
+  const auto it = slots_.find(name);
+  if (it == slots_.end()) throw Error(path_.string() + ": tensor '" + name + "' is not in the planned header");
+  return it->second;
+}
+
+const TensorSpec& SafetensorsWriter::spec(const std::string& name) const {
+  const auto it = slots_.find(name);
+  if (it == slots_.end()) throw Error(path_.string() + ": tensor '" + name + "' is not in the planned header");
+  return it->second.spec;
+}
+
+void SafetensorsWriter::write(const std::string& name, const void* data, uint64_t nbytes) {
+  const auto& s = slot(name);
+  if (nbytes != s.spec.nbytes())
+    throw Error(path_.string() + ": tensor '" + name + "' is " + std::to_string(s.spec.nbytes()) + " bytes, got " +
+                std::to_string(nbytes));
+  write_part(name, 0, data, nbytes);
+}
+
+void SafetensorsWriter::write_part(const std::string& name, uint64_t offset, const void* data, uint64_t nbytes) {
+  if (finished_) throw Error(path_.string() + ": write after finish()");
+  auto& s = slot(name);
+  if (offset + nbytes > s.spec.nbytes())
+    throw Error(path_.string() + ": tensor '" + name + "': write of bytes [" + std::to_string(offset) + ", " +
+                std::to_string(offset + nbytes) + ") past its size " + std::to_string(s.spec.nbytes()));
+  pwrite_all(fd_, data, nbytes, s.offset + offset, temp_path_);
+  s.written += nbytes;
+}
+
+void SafetensorsWriter::finish() {
+  if (finished_) return;
+  for (const auto& name : order_) {
+    const auto& s = slots_.at(name);
+    if (s.written != s.spec.nbytes())
+      throw Error(path_.string() + ": tensor '" + name + "' incomplete (" + std::to_string(s.written) + " of " +
+                  std::to_string(s.spec.nbytes()) + " bytes written)");
+  }
+  if (::close(fd_) != 0) {
+    fd_ = -1;
+    throw Error(temp_path_.string() + ": close failed: " + std::strerror(errno));
+  }
+  fd_ = -1;
+  std::error_code ec;
+  std::filesystem::rename(temp_path_, path_, ec);
+  if (ec) throw Error(path_.string() + ": cannot rename from " + temp_path_.string() + ": " + ec.message());
+  finished_ = true;
+}
+
+}  // namespace fp4gptq::io

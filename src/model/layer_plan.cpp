@@ -1,0 +1,140 @@
+#include "model/layer_plan.hpp"
+
+#include <algorithm>
+#include <charconv>
+
+#include "fp4gptq/error.hpp"
+
+namespace fp4gptq::model {
+
+const char* seq_group_name(SeqGroup g) {
+  switch (g) {
+    case SeqGroup::AttnQKV: return "attn.qkv";
+    case SeqGroup::AttnO: return "attn.o";
+    case SeqGroup::MlpGateUp: return "mlp.gate_up";
+    case SeqGroup::MlpDown: return "mlp.down";
+  }
+  return "?";
+}
+
+int64_t layer_of(const std::string& name) {
+  static const std::string prefix = "model.layers.";
+  if (name.rfind(prefix, 0) != 0) return -1;
+  const char* b = name.data() + prefix.size();
+  const char* e = name.data() + name.size();
+  int64_t v = -1;
+  const auto [p, ec] = std::from_chars(b, e, v);
+  if (ec != std::errc() || p == b || p == e || *p != '.') return -1;
+  return v;
+}
+
+namespace {
+
+class LayerBuilder {
+ public:
+  LayerBuilder(LayerPlan& layer, const ModuleFilter& exclude) : layer_(layer), exclude_(exclude) {}
+
+  void tensor(const std::string& name, Shape shape) { layer_.tensors.push_back({name, std::move(shape)}); }
+
+  void linear(const std::string& module, int64_t out, int64_t in, SeqGroup group, const std::string& input_key,
+              bool bias, int64_t expert = -1) {
+    PlannedLinear l{module, out, in, group, input_key, expert, true, ""};
+    if (const std::string* p = exclude_.match(module)) {
+      l.quantize = false;
+      l.skip_reason = "excluded by --exclude '" + *p + "'";
+    } else if (in % 16 != 0) {
+      l.quantize = false;
+      l.skip_reason = "input size " + std::to_string(in) + " is not a multiple of the NVFP4 block (16)";
+    }
+    tensor(l.weight(), {out, in});
+    if (bias) tensor(module + ".bias", {out});
+    layer_.linears.push_back(std::move(l));
+  }
+
+  // SwiGLU MLP: gate/up share the input (and scale_2), then down.
+  void mlp(const std::string& p, int64_t hidden, int64_t inter, bool bias, int64_t expert = -1) {
+    linear(p + ".gate_proj", inter, hidden, SeqGroup::MlpGateUp, p + ".gate_up", bias, expert);
+    linear(p + ".up_proj", inter, hidden, SeqGroup::MlpGateUp, p + ".gate_up", bias, expert);
+    linear(p + ".down_proj", hidden, inter, SeqGroup::MlpDown, p + ".down_proj", bias, expert);
+  }
+
+ private:
+  LayerPlan& layer_;
+  const ModuleFilter& exclude_;
+};
+
+// Linears sorted by group (stable), so every group's modules are contiguous as the pipeline consumes them.
+void sort_by_group(LayerPlan& l) {
+  std::stable_sort(l.linears.begin(), l.linears.end(),
+                   [](const PlannedLinear& a, const PlannedLinear& b) { return a.group < b.group; });
+}
+
+}  // namespace
+
+ModelPlan make_plan(const ModelConfig& c, const ModuleFilter& exclude) {
+  ModelPlan plan;
+  plan.config = c;
+  const int64_t H = c.hidden_size, D = c.head_dim;
+  const int64_t q_out = c.num_attention_heads * D, kv_out = c.num_key_value_heads * D;
+  const bool qk_norm = c.kind == ArchKind::Qwen3 || c.kind == ArchKind::Qwen3Moe;
+
+  for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
+    LayerPlan layer;
+    layer.index = i;
+    layer.sparse = c.is_sparse_layer(i);
+    LayerBuilder b(layer, exclude);
+    const std::string p = "model.layers." + std::to_string(i);
+    b.tensor(p + ".input_layernorm.weight", {H});
+    b.tensor(p + ".post_attention_layernorm.weight", {H});
+    const std::string a = p + ".self_attn";
+    b.linear(a + ".q_proj", q_out, H, SeqGroup::AttnQKV, a + ".qkv", c.attention_bias);
+    b.linear(a + ".k_proj", kv_out, H, SeqGroup::AttnQKV, a + ".qkv", c.attention_bias);
+    b.linear(a + ".v_proj", kv_out, H, SeqGroup::AttnQKV, a + ".qkv", c.attention_bias);
+    b.linear(a + ".o_proj", H, q_out, SeqGroup::AttnO, a + ".o_proj", c.o_proj_bias);
+    if (qk_norm) {
+      b.tensor(a + ".q_norm.weight", {D});
+      b.tensor(a + ".k_norm.weight", {D});
+    }
+    if (layer.sparse) {
+      b.tensor(p + ".mlp.gate.weight", {c.num_experts, H});  // router: never quantized
+      for (int64_t e = 0; e < c.num_experts; ++e)
+        b.mlp(p + ".mlp.experts." + std::to_string(e), H, c.moe_intermediate_size, false, e);
+    } else {
+      b.mlp(p + ".mlp", H, c.intermediate_size, c.mlp_bias);
+    }
+    sort_by_group(layer);
+    plan.layers.push_back(std::move(layer));
+  }
+  plan.globals.push_back({"model.embed_tokens.weight", {c.vocab_size, H}});
+  plan.globals.push_back({"model.norm.weight", {H}});
+  if (!c.tie_word_embeddings) plan.globals.push_back({"lm_head.weight", {c.vocab_size, H}});
+  return plan;
+}
+
+void ModelPlan::check(const io::ModelDir& dir) const {
+  auto check_one = [&](const ExpectedTensor& t) {
+    if (!dir.has(t.name))
+      throw Error(dir.dir().string() + ": tensor '" + t.name + "' is missing from the checkpoint (required by " +
+                  config.architecture + " with this config.json)");
+    const auto& ref = dir.tensor(t.name);
+    if (!numeric::is_float(ref.info->dtype))
+      throw Error(ref.file->path().string() + ": tensor '" + t.name + "' has dtype " +
+                  std::string(numeric::dtype_name(ref.info->dtype)) + "; a float dtype was expected");
+    if (ref.info->shape != t.shape)
+      throw Error(ref.file->path().string() + ": tensor '" + t.name + "' has shape " + io::shape_str(ref.info->shape) +
+                  ", expected " + io::shape_str(t.shape) + " from config.json");
+  };
+  for (const auto& l : layers)
+    for (const auto& t : l.tensors) check_one(t);
+  for (const auto& t : globals) check_one(t);
+}
+
+std::vector<const PlannedLinear*> ModelPlan::quantized() const {
+  std::vector<const PlannedLinear*> out;
+  for (const auto& l : layers)
+    for (const auto& m : l.linears)
+      if (m.quantize) out.push_back(&m);
+  return out;
+}
+
+}  // namespace fp4gptq::model

@@ -1,0 +1,55 @@
+#include "nvfp4/quantizer.hpp"
+
+#include <cmath>
+
+#include "fp4gptq/error.hpp"
+#include "numeric/simd.hpp"
+#include "nvfp4/scale_rules.hpp"
+
+namespace fp4gptq::nvfp4 {
+
+FP4GPTQ_SIMD_CLONES float max_abs(const float* x, size_t n) {
+  float m = 0.0f;
+  for (size_t i = 0; i < n; ++i) m = std::fmax(m, std::fabs(x[i]));
+  return m;
+}
+
+FP4GPTQ_SIMD_CLONES void quantize_row_rtn(const float* w, int64_t n, float scale_2, uint8_t* codes, uint8_t* scales,
+                                          float* dequant) {
+  for (int64_t b = 0; b < n / kBlockSize; ++b) {
+    const float* x = w + b * kBlockSize;
+    float amax = 0.0f;
+    for (int i = 0; i < kBlockSize; ++i) amax = std::fmax(amax, std::fabs(x[i]));
+    const uint8_t sc = block_scale_code(amax, scale_2);
+    scales[b] = sc;
+    const float eff = amax == 0.0f ? 0.0f : effective_scale(sc, scale_2);
+    for (int i = 0; i < kBlockSize; ++i)
+      codes[b * kBlockSize + i] = quantize_value(x[i], eff, &dequant[b * kBlockSize + i]);
+  }
+}
+
+QuantizedMatrix quantize_rtn(const float* w, int64_t rows, int64_t cols, std::optional<float> scale_2,
+                             const std::string& name) {
+  if (rows < 0 || cols <= 0 || cols % kBlockSize != 0)
+    throw Error("NVFP4: " + name + " has " + std::to_string(cols) + " input columns; a positive multiple of 16 is required");
+  const size_t n = static_cast<size_t>(rows) * static_cast<size_t>(cols);
+  for (size_t i = 0; i < n; ++i)
+    if (!std::isfinite(w[i]))
+      throw Error("NVFP4: " + name + " has a non-finite value at [" + std::to_string(i / cols) + ", " +
+                  std::to_string(i % cols) + "]");
+  QuantizedMatrix q;
+  q.rows = rows;
+  q.cols = cols;
+  q.scale_2 = scale_2 ? *scale_2 : global_scale(max_abs(w, n));
+  if (!std::isfinite(q.scale_2) || q.scale_2 < 0.0f)
+    throw Error("NVFP4: " + name + ": scale_2 must be finite and >= 0, got " + std::to_string(q.scale_2));
+  q.codes.resize(n);
+  q.block_scales.resize(n / kBlockSize);
+  q.dequant.resize(n);
+  for (int64_t r = 0; r < rows; ++r)
+    quantize_row_rtn(w + r * cols, cols, q.scale_2, &q.codes[r * cols], &q.block_scales[r * (cols / kBlockSize)],
+                     &q.dequant[r * cols]);
+  return q;
+}
+
+}  // namespace fp4gptq::nvfp4

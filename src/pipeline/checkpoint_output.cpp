@@ -1,0 +1,129 @@
+#include "pipeline/checkpoint_output.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <set>
+
+#include "fp4gptq/error.hpp"
+#include "nvfp4/scale_rules.hpp"
+
+namespace fp4gptq::pipeline {
+
+namespace fs = std::filesystem;
+
+namespace {
+constexpr uint64_t kChunkElems = 1u << 20;  // 4 MB of FP32 per chunk
+
+std::string dtype_hint(DType dtype) {
+  return dtype == DType::F16 ? " (pass --dtype bfloat16 to keep the range)" : "";
+}
+}  // namespace
+
+DType parse_output_dtype(const std::string& text) {
+  if (text == "float16" || text == "fp16" || text == "f16" || text == "half") return DType::F16;
+  if (text == "bfloat16" || text == "bf16") return DType::BF16;
+  throw Error("--dtype: '" + text + "' is not an output dtype (float16 or bfloat16)");
+}
+
+const char* torch_dtype_name(DType t) { return t == DType::BF16 ? "bfloat16" : "float16"; }
+
+io::CheckpointPlan make_checkpoint_plan(const io::ModelDir& src, const model::ModelPlan& plan, DType dtype,
+                                        uint64_t max_shard_bytes, bool with_input_amax) {
+  io::CheckpointPlan cp;
+  cp.max_shard_bytes = max_shard_bytes;
+  for (const auto& name : src.tensor_names()) {
+    const auto& info = *src.tensor(name).info;
+    cp.model_tensors.push_back({name, numeric::is_float(info.dtype) ? dtype : info.dtype, info.shape});
+  }
+  for (const auto* m : plan.quantized()) {
+    cp.scale_tensors.push_back({m->module + ".per_block_scale", DType::F8_E4M3, {m->out, m->in / nvfp4::kBlockSize}});
+    cp.scale_tensors.push_back({m->module + ".scale_2", DType::F32, {}});
+    cp.scale_tensors.push_back({m->module + ".g_idx", DType::I32, {m->in}});
+    if (with_input_amax) cp.scale_tensors.push_back({m->module + ".input_amax", DType::F32, {}});
+  }
+  return cp;
+}
+
+namespace {
+
+// Casts `count` FP32 values to `dtype` and writes them at element `first` of tensor `name`; `where` prefixes
+// errors (the source file, when there is one).
+void write_f32_span(io::CheckpointWriter& out, const std::string& where, const std::string& name, const float* v,
+                    uint64_t first, uint64_t count, DType dtype) {
+  for (uint64_t i = 0; i < count; ++i)
+    if (!std::isfinite(v[i]))
+      throw Error(where + "tensor '" + name + "' has a non-finite value at element " + std::to_string(first + i));
+  const size_t esize = numeric::dtype_size(dtype);
+  std::vector<std::byte> buf(count * esize);
+  if (numeric::from_f32(dtype, v, buf.data(), count) != 0)
+    throw Error(where + "tensor '" + name + "' has values beyond the range of " + torch_dtype_name(dtype) +
+                dtype_hint(dtype));
+  out.write_model_part(name, first * esize, buf.data(), buf.size());
+}
+
+}  // namespace
+
+void write_values(io::CheckpointWriter& out, const std::string& name, const float* values, uint64_t n, DType dtype) {
+  for (uint64_t first = 0; first < n; first += kChunkElems)
+    write_f32_span(out, "", name, values + first, first, std::min<uint64_t>(kChunkElems, n - first), dtype);
+}
+
+void write_cast(io::CheckpointWriter& out, const io::TensorRef& src, DType dtype) {
+  const auto& info = *src.info;
+  if (!numeric::is_float(info.dtype) || info.dtype == dtype) {
+    const auto bytes = src.file->bytes(info);
+    out.write_model_part(info.name, 0, bytes.data(), bytes.size());
+    return;
+  }
+  std::vector<float> chunk(std::min<uint64_t>(info.numel(), kChunkElems));
+  for (uint64_t first = 0; first < info.numel(); first += kChunkElems) {
+    const uint64_t count = std::min<uint64_t>(kChunkElems, info.numel() - first);
+    src.file->read_f32(info, first, count, chunk.data());
+    write_f32_span(out, src.file->path().string() + ": ", info.name, chunk.data(), first, count, dtype);
+  }
+}
+
+void write_module_scales(io::CheckpointWriter& out, const std::string& module, const nvfp4::QuantizedMatrix& q) {
+  out.write_scale(module + ".per_block_scale", q.block_scales.data(), q.block_scales.size());
+  out.write_scale(module + ".scale_2", &q.scale_2, sizeof(float));
+  std::vector<int32_t> g_idx(static_cast<size_t>(q.cols));
+  for (int64_t i = 0; i < q.cols; ++i) g_idx[i] = static_cast<int32_t>(i / nvfp4::kBlockSize);
+  out.write_scale(module + ".g_idx", g_idx.data(), g_idx.size() * sizeof(int32_t));
+}
+
+float tensor_amax(const io::TensorRef& t) {
+  std::vector<float> chunk(std::min<uint64_t>(t.info->numel(), kChunkElems));
+  float amax = 0.0f;
+  for (uint64_t first = 0; first < t.info->numel(); first += kChunkElems) {
+    const uint64_t count = std::min<uint64_t>(kChunkElems, t.info->numel() - first);
+    t.file->read_f32(*t.info, first, count, chunk.data());
+    amax = std::max(amax, nvfp4::max_abs(chunk.data(), count));
+  }
+  return amax;
+}
+
+nlohmann::ordered_json output_config(const nlohmann::ordered_json& in, DType dtype) {
+  nlohmann::ordered_json out = in;
+  out.erase("quantization_config");
+  out["torch_dtype"] = torch_dtype_name(dtype);
+  if (out.contains("dtype")) out["dtype"] = torch_dtype_name(dtype);
+  return out;
+}
+
+std::vector<fs::path> side_files(const fs::path& dir) {
+  static const std::set<std::string> names = {
+      "tokenizer.json", "tokenizer_config.json", "tokenizer.model", "special_tokens_map.json", "added_tokens.json",
+      "vocab.json",     "vocab.txt",             "merges.txt",      "generation_config.json",  "chat_template.json",
+      "chat_template.jinja", "preprocessor_config.json", "processor_config.json"};
+  std::vector<fs::path> out;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    if (!e.is_regular_file()) continue;
+    const auto name = e.path().filename().string();
+    const auto ext = e.path().extension().string();
+    if (names.count(name) || ext == ".tiktoken" || ext == ".jinja") out.push_back(e.path());
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+}  // namespace fp4gptq::pipeline

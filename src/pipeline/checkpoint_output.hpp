@@ -1,0 +1,47 @@
+#pragma once
+// What every pseudo-quantized checkpoint run (rtn, quantize) writes besides the quantized weights: the plan
+// of output tensors, cast copies of unquantized tensors, the scales of a module, config.json and side files.
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "io/checkpoint_writer.hpp"
+#include "io/model_dir.hpp"
+#include "model/layer_plan.hpp"
+#include "nvfp4/quantizer.hpp"
+
+namespace fp4gptq::pipeline {
+
+using numeric::DType;
+
+// Output dtype from --dtype: "float16"/"fp16"/"f16" or "bfloat16"/"bf16"; error otherwise.
+DType parse_output_dtype(const std::string& text);
+const char* torch_dtype_name(DType t);  // "float16" / "bfloat16"
+
+// Main-file tensors: every source tensor, same name and shape, floats cast to `dtype`; scales-file tensors:
+// per quantized module M: M.per_block_scale F8_E4M3 [out, in/16], M.scale_2 F32 [], M.g_idx I32 [in] and,
+// when `with_input_amax`, M.input_amax F32 [].
+io::CheckpointPlan make_checkpoint_plan(const io::ModelDir& src, const model::ModelPlan& plan, DType dtype,
+                                        uint64_t max_shard_bytes, bool with_input_amax);
+
+// Casts a source tensor into the output in bounded chunks (so RAM does not grow with tensor size). A finite
+// value that overflows the output dtype, or a non-finite source value, is an error naming the tensor.
+void write_cast(io::CheckpointWriter& out, const io::TensorRef& src, DType dtype);
+
+// Writes dequantized FP32 values of a tensor in the output dtype (overflow is an error naming the tensor).
+void write_values(io::CheckpointWriter& out, const std::string& name, const float* values, uint64_t n, DType dtype);
+
+// Writes M.per_block_scale, M.scale_2 and M.g_idx (i / 16, the original column order).
+void write_module_scales(io::CheckpointWriter& out, const std::string& module, const nvfp4::QuantizedMatrix& q);
+
+// max |W| over a tensor, streamed in chunks.
+float tensor_amax(const io::TensorRef& t);
+
+// config.json of the output: the input's, torch_dtype set to the output dtype, no quantization_config.
+nlohmann::ordered_json output_config(const nlohmann::ordered_json& in, DType dtype);
+
+// Tokenizer, generation and chat-template files of a model directory (copied unchanged to the output).
+std::vector<std::filesystem::path> side_files(const std::filesystem::path& dir);
+
+}  // namespace fp4gptq::pipeline
