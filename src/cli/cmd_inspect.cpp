@@ -19,17 +19,28 @@ std::string short_name(const std::string& module) {
 
 // One line per true-sequential group; equal layers are later collapsed by comparing these texts.
 std::string describe_layer(const model::LayerPlan& l) {
-  std::map<int, std::map<std::string, std::pair<int, std::string>>> groups;  // group -> short name -> (count, text)
+  struct Entry {
+    int count = 0, skipped = 0;
+    std::string shape, reason;
+  };
+  std::map<int, std::map<std::string, Entry>> groups;  // group -> short name -> modules of that name
   for (const auto& m : l.linears) {
-    auto& [count, text] = groups[static_cast<int>(m.group)][short_name(m.module)];
-    ++count;
-    text = fmt::format("{}x{}{}", m.out, m.in, m.quantize ? "" : " (not quantized: " + m.skip_reason + ")");
+    auto& e = groups[static_cast<int>(m.group)][short_name(m.module)];
+    ++e.count;
+    e.shape = fmt::format("{}x{}", m.out, m.in);
+    if (!m.quantize) {
+      ++e.skipped;
+      e.reason = m.skip_reason;
+    }
   }
   std::string s;
   for (const auto& [g, mods] : groups) {
     s += fmt::format("    {:<12}", model::seq_group_name(static_cast<model::SeqGroup>(g)));
-    for (const auto& [name, ct] : mods)
-      s += fmt::format(" {}{} [{}]", name, ct.first > 1 ? fmt::format(" x{}", ct.first) : "", ct.second);
+    for (const auto& [name, e] : mods) {
+      s += fmt::format(" {}{} [{}]", name, e.count > 1 ? fmt::format(" x{}", e.count) : "", e.shape);
+      if (e.skipped)
+        s += fmt::format(" ({}not quantized: {})", e.count > 1 ? fmt::format("{} ", e.skipped) : "", e.reason);
+    }
     s += "\n";
   }
   return s;

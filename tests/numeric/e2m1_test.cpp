@@ -1,0 +1,65 @@
+// E2M1: the DESIGN §4 tie table, values between codes, signs, and the NVFP4 per-value quantizer.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "numeric/e2m1.hpp"
+#include "nvfp4/scale_rules.hpp"
+
+namespace fp4gptq::numeric {
+namespace {
+
+TEST(E2M1, TiePointsRoundAsTheTable) {
+  // tie point -> code: ties go to the even code (0, 1, 2, 4 ...), per the table of DESIGN §4.
+  const std::pair<float, int> ties[] = {{0.25f, 0}, {0.75f, 2}, {1.25f, 2}, {1.75f, 4},
+                                        {2.5f, 4},  {3.5f, 6},  {5.0f, 6}};
+  for (auto [v, code] : ties) {
+    EXPECT_EQ(e2m1_encode(v), code) << v;
+    EXPECT_EQ(e2m1_encode(-v), code | 8) << -v;  // the sign bit is set for negatives, also at 0
+  }
+}
+
+TEST(E2M1, ValuesBetweenCodesRoundToTheNearer) {
+  for (int c = 0; c < 7; ++c) {
+    const float lo = kE2M1Values[c], hi = kE2M1Values[c + 1];
+    const float mid = (lo + hi) / 2;
+    EXPECT_EQ(e2m1_encode(std::nextafter(mid, lo)), c);
+    EXPECT_EQ(e2m1_encode(std::nextafter(mid, hi)), c + 1);
+    EXPECT_EQ(e2m1_encode(lo + (hi - lo) * 0.3f), c);
+    EXPECT_EQ(e2m1_encode(lo + (hi - lo) * 0.7f), c + 1);
+    EXPECT_EQ(e2m1_encode(lo), c);
+  }
+  EXPECT_EQ(e2m1_encode(6.0f), 7);
+  EXPECT_EQ(e2m1_encode(1000.0f), 7);  // clamps to 6
+  EXPECT_EQ(e2m1_encode(-1000.0f), 15);
+}
+
+TEST(E2M1, NegativeValuesRoundingToZeroKeepTheSign) {
+  EXPECT_EQ(e2m1_encode(-0.1f), 8);
+  EXPECT_EQ(e2m1_encode(-0.25f), 8);
+  EXPECT_EQ(e2m1_encode(0.1f), 0);
+  EXPECT_EQ(e2m1_decode(8), 0.0f);
+  EXPECT_FALSE(std::signbit(e2m1_decode(8)));  // code 8 decodes to +0
+  EXPECT_EQ(e2m1_decode(15), -6.0f);
+  EXPECT_EQ(e2m1_decode(9), -0.5f);
+}
+
+TEST(E2M1, RoundedMagnitudeMatchesTheCode) {
+  for (float a = 0.0f; a < 8.0f; a += 0.03125f)
+    EXPECT_EQ(nvfp4::e2m1_round_magnitude(a), kE2M1Values[e2m1_encode(a)]) << a;
+}
+
+TEST(E2M1, QuantizeValueUsesATrueDivisionAndPositiveZero) {
+  float v = -1;
+  EXPECT_EQ(nvfp4::quantize_value(-0.001f, 1.0f, &v), 8);
+  EXPECT_FALSE(std::signbit(v));
+  EXPECT_EQ(v, 0.0f);
+  EXPECT_EQ(nvfp4::quantize_value(2.6f, 0.5f, &v), 7);  // 5.2 -> 6
+  EXPECT_EQ(v, 3.0f);
+  EXPECT_EQ(nvfp4::quantize_value(-5.0f, 0.0f, &v), 0);  // underflowed scale: code 0, +0
+  EXPECT_EQ(v, 0.0f);
+  EXPECT_FALSE(std::signbit(v));
+}
+
+}  // namespace
+}  // namespace fp4gptq::numeric

@@ -1,0 +1,133 @@
+// Bad input to `rtn`: each error names the culprit, and no output directory is left behind.
+#include <gtest/gtest.h>
+
+#include "io/json_file.hpp"
+#include "io/safetensors_writer.hpp"
+#include "pipeline/rtn.hpp"
+#include "tests/test_support.hpp"
+
+namespace fp4gptq::pipeline {
+namespace {
+
+namespace fs = std::filesystem;
+
+class RtnBadInput : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    tools::TinyModelOptions m;
+    m.layers = 2;
+    m.hidden = 64;
+    m.intermediate = 96;
+    m.vocab = 64;
+    m.calib_samples = 1;
+    tools::make_tiny_model(model(), m);
+    opts.model_dir = model();
+    opts.out_dir = dir / "out";
+    opts.quiet = true;
+  }
+  fs::path model() const { return dir / "model"; }
+
+  // Rewrites model.safetensors through `edit`, which may change each tensor's spec or drop it (return false).
+  void rewrite(const std::function<bool(io::TensorSpec&, std::vector<std::byte>&)>& edit) {
+    const auto path = model() / "model.safetensors";
+    std::vector<io::TensorSpec> specs;
+    std::vector<std::vector<std::byte>> data;
+    {
+      const io::SafetensorsFile f(path);
+      for (const auto& t : f.tensors()) {
+        io::TensorSpec s{t.name, t.dtype, t.shape};
+        const auto b = f.bytes(t);
+        std::vector<std::byte> bytes(b.begin(), b.end());
+        if (!edit(s, bytes)) continue;
+        specs.push_back(s);
+        data.push_back(std::move(bytes));
+      }
+    }
+    io::SafetensorsWriter w(path, specs);
+    for (size_t i = 0; i < specs.size(); ++i) w.write(specs[i].name, data[i].data(), data[i].size());
+    w.finish();
+  }
+
+  void expect_failure(const std::vector<std::string>& parts) {
+    test::expect_error([&] { run_rtn(opts); }, parts);
+    EXPECT_TRUE(test::nothing_named(dir.path(), "out")) << "no output (or staging) directory may remain";
+  }
+
+  test::ScratchDir dir;
+  RtnOptions opts;
+};
+
+TEST_F(RtnBadInput, MissingTensor) {
+  rewrite([](auto& s, auto&) { return s.name != "model.layers.1.self_attn.v_proj.weight"; });
+  expect_failure({"model.layers.1.self_attn.v_proj.weight", "missing"});
+}
+
+TEST_F(RtnBadInput, WrongShape) {
+  rewrite([](auto& s, auto&) {
+    if (s.name == "model.layers.0.mlp.up_proj.weight") s.shape = {64, 96};  // same bytes, transposed
+    return true;
+  });
+  expect_failure({"model.layers.0.mlp.up_proj.weight", "[64, 96]", "expected [96, 64]"});
+}
+
+TEST_F(RtnBadInput, TruncatedSafetensors) {
+  fs::resize_file(model() / "model.safetensors", fs::file_size(model() / "model.safetensors") - 100);
+  expect_failure({"model.safetensors", "lm_head.weight", "beyond the data area"});
+}
+
+TEST_F(RtnBadInput, UnknownArchitecture) {
+  auto cfg = io::read_json(model() / "config.json");
+  cfg["architectures"] = {"FalconForCausalLM"};
+  io::write_json(model() / "config.json", cfg);
+  expect_failure({"config.json", "FalconForCausalLM", "supported", "Qwen3MoeForCausalLM"});
+}
+
+TEST_F(RtnBadInput, GarbledConfig) {
+  std::ofstream(model() / "config.json") << "{ this is not json";
+  expect_failure({"config.json", "not valid JSON"});
+}
+
+TEST_F(RtnBadInput, Fp16OverflowNamesTheTensorAndSuggestsBfloat16) {
+  rewrite([](auto& s, auto& bytes) {
+    if (s.name == "model.layers.1.post_attention_layernorm.weight") {
+      const uint16_t big = 0x4789;  // bf16 70144
+      std::memcpy(bytes.data() + 6, &big, 2);
+    }
+    return true;
+  });
+  expect_failure({"model.layers.1.post_attention_layernorm.weight", "float16", "--dtype bfloat16"});
+  opts.dtype = numeric::DType::BF16;
+  run_rtn(opts);  // bfloat16 keeps the range
+  EXPECT_TRUE(fs::exists(dir / "out" / "model.safetensors.index.json"));
+}
+
+TEST_F(RtnBadInput, QuantizedWeightBeyondFp16) {
+  rewrite([](auto& s, auto& bytes) {
+    if (s.name == "model.layers.0.self_attn.o_proj.weight") {
+      const uint16_t big = 0x47c3;  // bf16 99840: dequantized value 448·6·(amax/2688) = amax > 65504
+      std::memcpy(bytes.data(), &big, 2);
+    }
+    return true;
+  });
+  expect_failure({"model.layers.0.self_attn.o_proj.weight", "float16"});
+}
+
+TEST_F(RtnBadInput, ExistingOutputRefusedUnlessOverwrite) {
+  fs::create_directories(dir / "out");
+  std::ofstream(dir / "out" / "pseudo_quantized_model-4bit-16g.safetensors") << "old";
+  test::expect_error([&] { run_rtn(opts); }, {(dir / "out").string(), "--overwrite"});
+  EXPECT_EQ(test::read_text(dir / "out" / "pseudo_quantized_model-4bit-16g.safetensors"), "old");
+  opts.overwrite = true;
+  run_rtn(opts);
+  EXPECT_GT(fs::file_size(dir / "out" / "pseudo_quantized_model-4bit-16g.safetensors"), 1000u);
+  EXPECT_TRUE(test::nothing_named(dir.path(), "out.old"));
+  EXPECT_TRUE(test::nothing_named(dir.path(), "out.partial"));
+}
+
+TEST_F(RtnBadInput, OutputParentMissing) {
+  opts.out_dir = dir / "missing" / "out";
+  test::expect_error([&] { run_rtn(opts); }, {"missing", "does not exist"});
+}
+
+}  // namespace
+}  // namespace fp4gptq::pipeline
