@@ -30,7 +30,7 @@ Subcommand add_rtn(CLI::App& app) {
     o->max_shard_bytes = shard->empty() ? 0 : io::parse_size(*shard);
     o->fuse_scales = !*no_fuse;
     const auto s = pipeline::run_rtn(*o);
-    fmt::print("rtn: {} modules quantized ({} left unquantized), mean weight MSE {:.4g}, {} , peak RSS {:.0f} MiB -> {}\n",
+    fmt::print("rtn: {} modules quantized ({} left unquantized), mean weight MSE {:.4g}, {}, peak RSS {:.0f} MiB -> {}\n",
                s.quantized_modules, s.skipped_modules, s.mean_weight_mse, pipeline::format_seconds(s.seconds),
                static_cast<double>(s.peak_rss) / (1 << 20), *out);
   }};

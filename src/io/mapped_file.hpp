@@ -17,8 +17,8 @@ class MappedFile {
   const std::byte* data() const { return data_; }
   size_t size() const { return size_; }
   const std::filesystem::path& path() const { return path_; }
-  // Drops the resident pages of [offset, offset+len) (rounded inwards to whole pages is not needed: the
-  // range is widened to page boundaries; the mapping stays valid and re-reads from disk on next access).
+  // Drops the resident pages of [offset, offset+len), widened to page boundaries. The mapping stays valid:
+  // a later access reads the page again (from the page cache or disk).
   void release(size_t offset, size_t len) const;
 
  private:

@@ -150,6 +150,11 @@ void SafetensorsFile::read_f32(const TensorInfo& t, uint64_t first, uint64_t cou
 
 void SafetensorsFile::release(const TensorInfo& t) const { map_.release(data_start_ + t.begin, t.nbytes()); }
 
+void SafetensorsFile::release(const TensorInfo& t, uint64_t first, uint64_t count) const {
+  const size_t esize = numeric::dtype_size(t.dtype);
+  map_.release(data_start_ + t.begin + first * esize, count * esize);
+}
+
 void SafetensorsFile::release_all() const { map_.release(0, map_.size()); }
 
 }  // namespace fp4gptq::io

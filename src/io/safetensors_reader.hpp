@@ -49,6 +49,7 @@ class SafetensorsFile {
   std::vector<float> read_f32(const TensorInfo& t) const;
   void read_f32(const TensorInfo& t, uint64_t first, uint64_t count, float* out) const;
   void release(const TensorInfo& t) const;  // drop its resident pages
+  void release(const TensorInfo& t, uint64_t first, uint64_t count) const;  // elements [first, first+count)
   void release_all() const;
 
  private:

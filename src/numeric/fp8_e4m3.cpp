@@ -6,14 +6,32 @@
 
 namespace fp4gptq::numeric {
 
-float e4m3_to_f32(uint8_t code) {
-  const float sign = (code & 0x80) ? -1.0f : 1.0f;
-  const int exp = (code >> 3) & 0xf;
-  const int mant = code & 0x7;
-  if (exp == 0xf && mant == 0x7) return std::copysign(NAN, sign);
-  if (exp == 0) return sign * std::ldexp(static_cast<float>(mant), -9);  // m/8 · 2^-6
-  return sign * std::ldexp(1.0f + static_cast<float>(mant) / 8.0f, exp - 7);
+namespace {
+
+// The OCP E4M3 value of a code, evaluated at compile time: subnormal (exponent 0) m/8 · 2^-6, normal
+// (1 + m/8) · 2^(e-7), S.1111.111 NaN.
+constexpr float decode(int code) {
+  const int exp = (code >> 3) & 0xf, mant = code & 0x7;
+  if (exp == 0xf && mant == 0x7) return __builtin_nanf("");
+  float v = exp == 0 ? static_cast<float>(mant) / 8.0f : 1.0f + static_cast<float>(mant) / 8.0f;
+  for (int e = exp == 0 ? 1 : exp; e < 7; ++e) v /= 2.0f;  // exact: powers of two
+  for (int e = 7; e < exp; ++e) v *= 2.0f;
+  return (code & 0x80) ? -v : v;
 }
+
+struct DecodeTable {
+  float v[256];
+};
+constexpr DecodeTable make_table() {
+  DecodeTable t{};
+  for (int c = 0; c < 256; ++c) t.v[c] = decode(c);
+  return t;
+}
+constexpr DecodeTable kDecode = make_table();
+
+}  // namespace
+
+float e4m3_to_f32(uint8_t code) { return kDecode.v[code]; }
 
 uint8_t f32_to_e4m3(float x) {
   const uint8_t sign = std::signbit(x) ? 0x80 : 0x00;

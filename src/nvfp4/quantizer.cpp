@@ -1,8 +1,10 @@
 #include "nvfp4/quantizer.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 #include "fp4gptq/error.hpp"
+#include "numeric/finite.hpp"
 #include "numeric/simd.hpp"
 #include "nvfp4/scale_rules.hpp"
 
@@ -10,8 +12,24 @@ namespace fp4gptq::nvfp4 {
 
 FP4GPTQ_SIMD_CLONES float max_abs(const float* x, size_t n) {
   float m = 0.0f;
-  for (size_t i = 0; i < n; ++i) m = std::fmax(m, std::fabs(x[i]));
+  for (size_t i = 0; i < n; ++i) {
+    const float a = std::fabs(x[i]);
+    m = a > m ? a : m;  // maxps; inputs are finite
+  }
   return m;
+}
+
+// Quantizes one block of 16 with a non-zero effective scale; branch-free so it compiles to vector code.
+static inline void quantize_block(const float* x, float eff, uint8_t* codes, float* dequant) {
+  for (int i = 0; i < kBlockSize; ++i) {
+    const float v = x[i] / eff;  // a true division (DESIGN §4)
+    const float a = std::fabs(v);
+    const int mag = (a > 0.25f) + (a >= 0.75f) + (a > 1.25f) + (a >= 1.75f) + (a > 2.5f) + (a >= 3.5f) + (a > 5.0f);
+    const bool neg = std::signbit(v);
+    codes[i] = static_cast<uint8_t>(mag | (neg ? 8 : 0));
+    const float m = e2m1_round_magnitude(a);
+    dequant[i] = (neg ? -m : m) * eff + 0.0f;  // + 0 turns -0 into +0
+  }
 }
 
 FP4GPTQ_SIMD_CLONES void quantize_row_rtn(const float* w, int64_t n, float scale_2, uint8_t* codes, uint8_t* scales,
@@ -19,12 +37,19 @@ FP4GPTQ_SIMD_CLONES void quantize_row_rtn(const float* w, int64_t n, float scale
   for (int64_t b = 0; b < n / kBlockSize; ++b) {
     const float* x = w + b * kBlockSize;
     float amax = 0.0f;
-    for (int i = 0; i < kBlockSize; ++i) amax = std::fmax(amax, std::fabs(x[i]));
+    for (int i = 0; i < kBlockSize; ++i) {
+      const float a = std::fabs(x[i]);
+      amax = a > amax ? a : amax;
+    }
     const uint8_t sc = block_scale_code(amax, scale_2);
     scales[b] = sc;
-    const float eff = amax == 0.0f ? 0.0f : effective_scale(sc, scale_2);
-    for (int i = 0; i < kBlockSize; ++i)
-      codes[b * kBlockSize + i] = quantize_value(x[i], eff, &dequant[b * kBlockSize + i]);
+    const float eff = effective_scale(sc, scale_2);
+    if (amax == 0.0f || eff == 0.0f) {  // all-zero block, or its scale underflowed: codes 0, values +0
+      std::fill_n(codes + b * kBlockSize, kBlockSize, uint8_t{0});
+      std::fill_n(dequant + b * kBlockSize, kBlockSize, 0.0f);
+      continue;
+    }
+    quantize_block(x, eff, codes + b * kBlockSize, dequant + b * kBlockSize);
   }
 }
 
@@ -33,9 +58,8 @@ QuantizedMatrix quantize_rtn(const float* w, int64_t rows, int64_t cols, std::op
   if (rows < 0 || cols <= 0 || cols % kBlockSize != 0)
     throw Error("NVFP4: " + name + " has " + std::to_string(cols) + " input columns; a positive multiple of 16 is required");
   const size_t n = static_cast<size_t>(rows) * static_cast<size_t>(cols);
-  for (size_t i = 0; i < n; ++i)
-    if (!std::isfinite(w[i]))
-      throw Error("NVFP4: " + name + " has a non-finite value at [" + std::to_string(i / cols) + ", " +
+  if (const size_t i = numeric::first_non_finite(w, n); i < n)
+    throw Error("NVFP4: " + name + " has a non-finite value at [" + std::to_string(i / cols) + ", " +
                   std::to_string(i % cols) + "]");
   QuantizedMatrix q;
   q.rows = rows;

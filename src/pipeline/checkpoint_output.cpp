@@ -5,6 +5,7 @@
 #include <set>
 
 #include "fp4gptq/error.hpp"
+#include "numeric/finite.hpp"
 #include "nvfp4/scale_rules.hpp"
 
 namespace fp4gptq::pipeline {
@@ -50,9 +51,8 @@ namespace {
 // errors (the source file, when there is one).
 void write_f32_span(io::CheckpointWriter& out, const std::string& where, const std::string& name, const float* v,
                     uint64_t first, uint64_t count, DType dtype) {
-  for (uint64_t i = 0; i < count; ++i)
-    if (!std::isfinite(v[i]))
-      throw Error(where + "tensor '" + name + "' has a non-finite value at element " + std::to_string(first + i));
+  if (const size_t i = numeric::first_non_finite(v, count); i < count)
+    throw Error(where + "tensor '" + name + "' has a non-finite value at element " + std::to_string(first + i));
   const size_t esize = numeric::dtype_size(dtype);
   std::vector<std::byte> buf(count * esize);
   if (numeric::from_f32(dtype, v, buf.data(), count) != 0)
@@ -79,6 +79,7 @@ void write_cast(io::CheckpointWriter& out, const io::TensorRef& src, DType dtype
   for (uint64_t first = 0; first < info.numel(); first += kChunkElems) {
     const uint64_t count = std::min<uint64_t>(kChunkElems, info.numel() - first);
     src.file->read_f32(info, first, count, chunk.data());
+    src.file->release(info, first, count);  // a 300 MB embedding never sits in RAM whole
     write_f32_span(out, src.file->path().string() + ": ", info.name, chunk.data(), first, count, dtype);
   }
 }
@@ -97,6 +98,7 @@ float tensor_amax(const io::TensorRef& t) {
   for (uint64_t first = 0; first < t.info->numel(); first += kChunkElems) {
     const uint64_t count = std::min<uint64_t>(kChunkElems, t.info->numel() - first);
     t.file->read_f32(*t.info, first, count, chunk.data());
+    t.file->release(*t.info, first, count);
     amax = std::max(amax, nvfp4::max_abs(chunk.data(), count));
   }
   return amax;

@@ -32,7 +32,8 @@ double Progress::elapsed() const {
 
 void Progress::layer_started(int64_t layer, const std::string& what) const {
   if (quiet_) return;
-  fmt::print(stderr, "[{}] layer {}/{} {} (elapsed {})\n", task_, layer + 1, total_, what, format_seconds(elapsed()));
+  fmt::print(stderr, "[{}] layer {}/{}{} (elapsed {})\n", task_, layer + 1, total_, what.empty() ? "" : " " + what,
+             format_seconds(elapsed()));
 }
 
 void Progress::layer_done(int64_t layer, const std::string& what) {
