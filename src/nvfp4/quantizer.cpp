@@ -19,19 +19,6 @@ FP4GPTQ_SIMD_CLONES float max_abs(const float* x, size_t n) {
   return m;
 }
 
-// Quantizes one block of 16 with a non-zero effective scale; branch-free so it compiles to vector code.
-static inline void quantize_block(const float* x, float eff, uint8_t* codes, float* dequant) {
-  for (int i = 0; i < kBlockSize; ++i) {
-    const float v = x[i] / eff;  // a true division (DESIGN §4)
-    const float a = std::fabs(v);
-    const int mag = (a > 0.25f) + (a >= 0.75f) + (a > 1.25f) + (a >= 1.75f) + (a > 2.5f) + (a >= 3.5f) + (a > 5.0f);
-    const bool neg = std::signbit(v);
-    codes[i] = static_cast<uint8_t>(mag | (neg ? 8 : 0));
-    const float m = e2m1_round_magnitude(a);
-    dequant[i] = (neg ? -m : m) * eff + 0.0f;  // + 0 turns -0 into +0
-  }
-}
-
 FP4GPTQ_SIMD_CLONES void quantize_row_rtn(const float* w, int64_t n, float scale_2, uint8_t* codes, uint8_t* scales,
                                           float* dequant) {
   for (int64_t b = 0; b < n / kBlockSize; ++b) {
@@ -49,7 +36,8 @@ FP4GPTQ_SIMD_CLONES void quantize_row_rtn(const float* w, int64_t n, float scale
       std::fill_n(dequant + b * kBlockSize, kBlockSize, 0.0f);
       continue;
     }
-    quantize_block(x, eff, codes + b * kBlockSize, dequant + b * kBlockSize);
+    for (int i = 0; i < kBlockSize; ++i)
+      codes[b * kBlockSize + i] = quantize_value(x[i], eff, &dequant[b * kBlockSize + i]);
   }
 }
 

@@ -33,16 +33,17 @@ inline float e2m1_round_magnitude(float a) {
 }
 
 // Quantizes one value with the block's effective scale. Returns the code; *value gets e2m1 · eff in FP32
-// (+0 for zeros, also for code 8). eff == 0 (scale underflow) gives code 0 and +0.
+// (+0 for zeros, also for code 8). eff == 0 (scale underflow) gives code 0 and +0. Branch-free (selects
+// only) so loops over it vectorize.
 inline uint8_t quantize_value(float x, float eff, float* value) {
-  if (eff == 0.0f) {
-    *value = 0.0f;
-    return 0;
-  }
-  const float v = x / eff;  // a true division (DESIGN §4)
-  const float m = e2m1_round_magnitude(std::fabs(v));
-  *value = (std::signbit(v) ? -m : m) * eff + 0.0f;  // + 0 turns -0 into +0
-  return numeric::e2m1_encode(v);
+  const bool underflow = eff == 0.0f;
+  const float v = x / (underflow ? 1.0f : eff);  // a true division (DESIGN §4)
+  const float a = std::fabs(v);
+  const bool neg = std::signbit(v);
+  const float m = e2m1_round_magnitude(a);
+  *value = underflow ? 0.0f : (neg ? -m : m) * eff + 0.0f;  // + 0 turns -0 into +0
+  const int mag = (a > 0.25f) + (a >= 0.75f) + (a > 1.25f) + (a >= 1.75f) + (a > 2.5f) + (a >= 3.5f) + (a > 5.0f);
+  return underflow ? 0 : static_cast<uint8_t>(mag | (neg ? 8 : 0));
 }
 
 // max |x[i]| over n values.

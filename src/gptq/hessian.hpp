@@ -1,0 +1,34 @@
+#pragma once
+// Hessian accumulator of GPTQ: H = 2/N Σ x xᵀ over the calibration tokens (rows) a module sees, padding rows
+// excluded (DESIGN §5). The sum is accumulated as a symmetric rank-k update (OpenBLAS ssyrk/dsyrk) for FP32
+// rows, or a oneDNN bf16 matmul with FP32 accumulation for bf16 rows, and scaled by 2/N once at the end.
+// Modules sharing an input (q/k/v; gate/up) share one accumulator.
+#include <cstdint>
+#include <vector>
+
+namespace fp4gptq::gptq {
+
+enum class HessianDType { F32, F64 };
+
+class HessianAccumulator {
+ public:
+  explicit HessianAccumulator(int64_t dim, HessianDType dtype = HessianDType::F32);
+
+  // Adds `rows` token rows of length dim(). keep[r] == 0 marks a padding row, left out (nullptr: keep all).
+  void add(const float* x, int64_t rows, const uint8_t* keep = nullptr);
+  void add_bf16(const uint16_t* x, int64_t rows, const uint8_t* keep = nullptr);
+
+  int64_t dim() const { return dim_; }
+  int64_t tokens() const { return tokens_; }
+  // H = 2/N Σ x xᵀ as a full symmetric FP32 [dim, dim] matrix; all zeros when no token was added.
+  std::vector<float> hessian() const;
+
+ private:
+  int64_t dim_;
+  HessianDType dtype_;
+  int64_t tokens_ = 0;
+  std::vector<float> sum32_;   // F32: Σ x xᵀ (upper triangle authoritative)
+  std::vector<double> sum64_;  // F64
+};
+
+}  // namespace fp4gptq::gptq
