@@ -19,6 +19,7 @@ struct GptqConfig {
   bool desc_act = false;        // --desc-act: columns by descending diag(H); static block scales
   std::optional<float> scale_2;  // fused global scale supplied from outside (q/k/v, gate/up); else from W
   HessianDType hessian_dtype = HessianDType::F32;  // --hessian-dtype (used by the accumulator)
+  bool output_errors = true;    // compute rel_err and rtn_rel_err (two extra out·in² products)
   double damp_step = 0.01;      // added to damp after a failed Cholesky
   double damp_max = 1.0;        // after that, RTN fallback
 };

@@ -29,6 +29,13 @@ void trsm_right_upper(int64_t m, int64_t n, const float* u, int64_t ldu, float* 
 // y += alpha · x (BLAS axpy).
 void axpy(int64_t n, float alpha, const float* x, float* y);
 
+// dst[j, i] = src[i, perm ? perm[j] : j] for src [rows, cols] row-major: a cache-blocked (optionally
+// column-permuted) transpose; dst is [cols, rows].
+void transpose(const float* src, int64_t rows, int64_t cols, float* dst, const int64_t* perm = nullptr);
+// The inverse: dst[i, perm ? perm[j] : j] = src[j, i] for src [cols, rows]; dst is [rows, cols].
+template <typename T>
+void transpose_back(const T* src, int64_t rows, int64_t cols, T* dst, const int64_t* perm = nullptr);
+
 // Copies the upper triangle of a square row-major matrix onto the lower one.
 void symmetrize_from_upper(float* a, int64_t n, int64_t lda);
 void symmetrize_from_upper(double* a, int64_t n, int64_t lda);

@@ -1,0 +1,27 @@
+#pragma once
+// Splits [0, n) into one contiguous range per thread (linalg::num_threads()) and runs fn(begin, end) on each,
+// the first range on the calling thread. Ranges depend only on n and the thread count, so results that are
+// combined in range order are deterministic for a given --threads.
+#include <algorithm>
+#include <cstdint>
+#include <thread>
+#include <vector>
+
+#include "linalg/blas.hpp"
+
+namespace fp4gptq::linalg {
+
+template <typename F>
+void parallel_ranges(int64_t n, int64_t min_per_thread, F&& fn) {
+  const int64_t t = std::max<int64_t>(1, std::min<int64_t>(num_threads(), n / std::max<int64_t>(min_per_thread, 1)));
+  if (t == 1) {
+    fn(int64_t{0}, n, int64_t{0});
+    return;
+  }
+  std::vector<std::thread> workers;
+  for (int64_t k = 1; k < t; ++k) workers.emplace_back([&, k] { fn(n * k / t, n * (k + 1) / t, k); });
+  fn(int64_t{0}, n / t, int64_t{0});
+  for (auto& w : workers) w.join();
+}
+
+}  // namespace fp4gptq::linalg
