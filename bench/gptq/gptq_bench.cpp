@@ -118,10 +118,10 @@ void BM_Solve(benchmark::State& state) {
   }
   gptq::GptqConfig cfg;
   cfg.output_errors = state.range(2) != 0;
-  gptq::gptq_quantize(w.data(), out, in, h.data(), cfg, "warm-up");  // workspace pages faulted in once
+  gptq::gptq_quantize(w.data(), out, in, h.data(), in, cfg, "warm-up");  // workspace pages faulted in once
   double rel = 0, rtn = 0;
   for (auto _ : state) {
-    const auto r = gptq::gptq_quantize(w.data(), out, in, h.data(), cfg, "bench");
+    const auto r = gptq::gptq_quantize(w.data(), out, in, h.data(), in, cfg, "bench");
     rel = r.rel_err;
     rtn = r.rtn_rel_err;
   }

@@ -166,8 +166,11 @@ double quadratic_form_trace(const float* a, int64_t rows, int64_t cols, const fl
   return t;
 }
 
-GptqResult gptq_quantize(const float* w, int64_t rows, int64_t cols, const float* h, const GptqConfig& cfg,
-                         const std::string& name) {
+GptqResult gptq_quantize(const float* w, int64_t rows, int64_t cols, const float* h, int64_t h_dim,
+                         const GptqConfig& cfg, const std::string& name) {
+  if (h_dim != cols)
+    throw Error("GPTQ: " + name + ": weight has " + std::to_string(cols) + " input columns but the Hessian is [" +
+                std::to_string(h_dim) + ", " + std::to_string(h_dim) + "]");
   validate(w, rows, cols, h, cfg, name);
   const int64_t n = cols, nb = cols / kBlockSize;
   const size_t nw = static_cast<size_t>(rows * cols);

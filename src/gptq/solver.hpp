@@ -24,10 +24,10 @@ struct GptqResult {
   std::string note;            // what happened (retries, fallback), empty when nothing did
 };
 
-// Quantizes w [rows, cols] with the Hessian h [cols, cols] (full symmetric, FP32). `name` names the module in
-// errors: cols % 16 != 0, non-finite values in w or h, and invalid options are rejected.
-GptqResult gptq_quantize(const float* w, int64_t rows, int64_t cols, const float* h, const GptqConfig& config,
-                         const std::string& name);
+// Quantizes w [rows, cols] with the Hessian h [h_dim, h_dim] (full symmetric, FP32). `name` names the module
+// in errors: h_dim != cols, cols % 16 != 0, non-finite values in w or h, and invalid options are rejected.
+GptqResult gptq_quantize(const float* w, int64_t rows, int64_t cols, const float* h, int64_t h_dim,
+                         const GptqConfig& config, const std::string& name);
 
 // tr(A H Aᵀ) for A [rows, cols] and H [cols, cols] by a GEMM (the reference definition; used by tests and
 // for the fallback path).

@@ -36,7 +36,7 @@ TEST_P(GptqGolden, MatchesReference) {
   cfg.damp_percent = 0.01;
   cfg.block_scales = c.variant == "dynamic" ? BlockScales::Dynamic : BlockScales::Static;
   cfg.desc_act = c.variant == "desc_act";
-  const auto r = gptq_quantize(w.data(), rows, cols, h.data(), cfg, c.name);
+  const auto r = gptq_quantize(w.data(), rows, cols, h.data(), cols, cfg, c.name);
   const std::string p = c.name + "." + c.variant;
 
   const auto ref_codes = g.bytes(g.at(p + ".codes"));

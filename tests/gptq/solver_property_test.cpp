@@ -47,7 +47,7 @@ TEST(GptqProperties, IdentityHessianGivesExactlyRtn) {
   for (auto mode : {BlockScales::Dynamic, BlockScales::Static}) {
     GptqConfig cfg;
     cfg.block_scales = mode;
-    const auto r = gptq_quantize(w.data(), rows, cols, h.data(), cfg, "m");
+    const auto r = gptq_quantize(w.data(), rows, cols, h.data(), cols, cfg, "m");
     EXPECT_EQ(r.q.codes, rtn.codes);
     EXPECT_EQ(r.q.block_scales, rtn.block_scales);
     EXPECT_EQ(r.q.dequant, rtn.dequant);
@@ -66,7 +66,7 @@ TEST(GptqProperties, BeatsRtnOnCorrelatedHessiansForEverySeed) {
       cfg.block_scales = variant == 1 ? BlockScales::Static : BlockScales::Dynamic;
       cfg.desc_act = variant == 2;
       cfg.block_size = variant == 2 ? 32 : 128;
-      const auto r = gptq_quantize(w.data(), rows, cols, h.data(), cfg, "m");
+      const auto r = gptq_quantize(w.data(), rows, cols, h.data(), cols, cfg, "m");
       EXPECT_LT(r.rel_err, r.rtn_rel_err) << "seed " << seed << " variant " << variant;
       EXPECT_LT(r.rel_err, 0.9 * r.rtn_rel_err) << "a clear gain is expected on correlated inputs";
       // rel_err is tr(ΔW H ΔWᵀ)/tr(W H Wᵀ), evaluated here by direct GEMMs.
@@ -85,7 +85,7 @@ TEST(GptqProperties, DeadColumnsComeOutZero) {
   for (int64_t d : {0, 17, 40})
     for (int64_t j = 0; j < cols; ++j) h[d * cols + j] = h[j * cols + d] = 0.0f;
   const auto w = randn(static_cast<size_t>(rows * cols), 7, "w");
-  const auto r = gptq_quantize(w.data(), rows, cols, h.data(), GptqConfig{}, "m");
+  const auto r = gptq_quantize(w.data(), rows, cols, h.data(), cols, GptqConfig{}, "m");
   EXPECT_EQ(r.dead_columns, 3);
   for (int64_t row = 0; row < rows; ++row)
     for (int64_t d : {0, 17, 40}) {
@@ -101,7 +101,7 @@ TEST(GptqProperties, IndefiniteHessianRetriesDampingAndReportsTheDampThatWorked)
   auto h = identity(cols);
   h[5 * cols + 5] = -0.3f;  // indefinite; mean diag = (63 - 0.3)/64
   const auto w = randn(static_cast<size_t>(rows * cols), 9, "w");
-  const auto r = gptq_quantize(w.data(), rows, cols, h.data(), GptqConfig{}, "m");
+  const auto r = gptq_quantize(w.data(), rows, cols, h.data(), cols, GptqConfig{}, "m");
   EXPECT_FALSE(r.fallback);
   EXPECT_GT(r.retries, 0);
   EXPECT_FALSE(r.note.empty());
@@ -123,7 +123,7 @@ TEST(GptqProperties, HopelessHessianFallsBackToRtn) {
   auto h = identity(cols);
   h[0] = -50.0f;  // no damp up to 1.0·mean(diag) can fix this
   const auto w = randn(static_cast<size_t>(rows * cols), 11, "w");
-  const auto r = gptq_quantize(w.data(), rows, cols, h.data(), GptqConfig{}, "m");
+  const auto r = gptq_quantize(w.data(), rows, cols, h.data(), cols, GptqConfig{}, "m");
   EXPECT_TRUE(r.fallback);
   EXPECT_EQ(r.retries, 100);
   EXPECT_EQ(r.q.codes, nvfp4::quantize_rtn(w.data(), rows, cols).codes);
@@ -134,7 +134,7 @@ TEST(GptqProperties, ZeroHessianGivesRtnWithFallbackNeverNaN) {
   const int64_t rows = 8, cols = 48;
   const std::vector<float> h(static_cast<size_t>(cols * cols), 0.0f);
   const auto w = randn(static_cast<size_t>(rows * cols), 12, "w");
-  const auto r = gptq_quantize(w.data(), rows, cols, h.data(), GptqConfig{}, "m");
+  const auto r = gptq_quantize(w.data(), rows, cols, h.data(), cols, GptqConfig{}, "m");
   EXPECT_TRUE(r.fallback);
   const auto rtn = nvfp4::quantize_rtn(w.data(), rows, cols);
   EXPECT_EQ(r.q.codes, rtn.codes);
@@ -149,7 +149,7 @@ TEST(GptqProperties, DescActKeepsGroupIndexAndOneScalePerBlock) {
   const auto w = randn(static_cast<size_t>(rows * cols), 13, "w", 0.1);
   GptqConfig cfg;
   cfg.desc_act = true;
-  const auto r = gptq_quantize(w.data(), rows, cols, h.data(), cfg, "m");
+  const auto r = gptq_quantize(w.data(), rows, cols, h.data(), cols, cfg, "m");
   for (int64_t i = 0; i < cols; ++i) ASSERT_EQ(r.g_idx[i], i / 16);
   // Static scales from W (no dead columns here), in the original column order.
   EXPECT_EQ(r.q.block_scales, nvfp4::quantize_rtn(w.data(), rows, cols).block_scales);
@@ -167,25 +167,27 @@ TEST(GptqProperties, SuppliedScale2IsUsed) {
   const auto w = randn(static_cast<size_t>(rows * cols), 14, "w");
   GptqConfig cfg;
   cfg.scale_2 = 0.01f;
-  EXPECT_EQ(gptq_quantize(w.data(), rows, cols, h.data(), cfg, "m").q.scale_2, 0.01f);
+  EXPECT_EQ(gptq_quantize(w.data(), rows, cols, h.data(), cols, cfg, "m").q.scale_2, 0.01f);
 }
 
 TEST(GptqProperties, BadInputNamesTheModule) {
   const auto h = identity(32);
   auto w = randn(8 * 32, 15, "w");
-  test::expect_error([&] { gptq_quantize(w.data(), 8, 24, h.data(), GptqConfig{}, "layers.3.o_proj"); },
+  test::expect_error([&] { gptq_quantize(w.data(), 8, 24, h.data(), 24, GptqConfig{}, "layers.3.o_proj"); },
                      {"layers.3.o_proj", "multiple of 16"});
   w[40] = NAN;
-  test::expect_error([&] { gptq_quantize(w.data(), 8, 32, h.data(), GptqConfig{}, "layers.3.o_proj"); },
+  test::expect_error([&] { gptq_quantize(w.data(), 8, 32, h.data(), 32, GptqConfig{}, "layers.3.o_proj"); },
                      {"layers.3.o_proj", "non-finite weight", "[1, 8]"});
   w[40] = 0;
   auto bad_h = h;
   bad_h[33] = INFINITY;
-  test::expect_error([&] { gptq_quantize(w.data(), 8, 32, bad_h.data(), GptqConfig{}, "layers.3.o_proj"); },
+  test::expect_error([&] { gptq_quantize(w.data(), 8, 32, bad_h.data(), 32, GptqConfig{}, "layers.3.o_proj"); },
                      {"layers.3.o_proj", "Hessian", "[1, 1]"});
+  test::expect_error([&] { gptq_quantize(w.data(), 8, 32, h.data(), 48, GptqConfig{}, "layers.3.o_proj"); },
+                     {"layers.3.o_proj", "32 input columns", "[48, 48]"});
   GptqConfig cfg;
   cfg.block_size = 100;
-  test::expect_error([&] { gptq_quantize(w.data(), 8, 32, h.data(), cfg, "m"); }, {"block size 100"});
+  test::expect_error([&] { gptq_quantize(w.data(), 8, 32, h.data(), 32, cfg, "m"); }, {"block size 100"});
 }
 
 }  // namespace
