@@ -49,7 +49,7 @@ const Peaks& peaks() {
     const double flops = 2.0 * n * n * n;
     Peaks r;
     r.sgemm = flops / best_seconds([&] { linalg::sgemm(false, false, n, n, n, 1, a.data(), n, b.data(), n, 0, c.data(), n); }) / 1e9;
-    r.bf16 = flops / best_seconds([&] { linalg::bf16_gemm(false, n, n, n, ab.data(), bb.data(), c.data(), false); }) / 1e9;
+    r.bf16 = flops / best_seconds([&] { linalg::bf16_gemm(false, false, n, n, n, ab.data(), bb.data(), c.data(), false); }) / 1e9;
     std::fprintf(stderr, "machine peaks (4096^3, best of 3): sgemm %.1f GFLOP/s, oneDNN bf16 matmul %.1f GFLOP/s\n",
                  r.sgemm, r.bf16);
     return r;

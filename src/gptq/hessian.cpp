@@ -70,7 +70,7 @@ void HessianAccumulator::add_bf16(const uint16_t* x, int64_t rows, const uint8_t
     if (n == 0) continue;
     if (dtype_ == HessianDType::F32) {
       // Full XᵀX (both triangles) through oneDNN; the upper triangle stays the authoritative one.
-      linalg::bf16_gemm(/*trans_a=*/true, dim_, dim_, n, rows_ptr, rows_ptr, sum32_.data(), /*accumulate=*/true);
+      linalg::bf16_gemm(/*trans_a=*/true, /*trans_b=*/false, dim_, dim_, n, rows_ptr, rows_ptr, sum32_.data(), /*accumulate=*/true);
       tokens_ += n;
     } else {
       f32.resize(static_cast<size_t>(n * dim_));

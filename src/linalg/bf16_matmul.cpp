@@ -23,9 +23,9 @@ Engine& engine() {
 }
 
 // oneDNN 2.x API: matmul::desc + primitive_desc(desc, attr, engine).
-dnnl::matmul make_matmul(bool trans_a, int64_t m, int64_t n, int64_t k, bool accumulate) {
+dnnl::matmul make_matmul(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, bool accumulate) {
   const dnnl::memory::desc a_md({m, k}, dt::bf16, trans_a ? tag::ba : tag::ab);
-  const dnnl::memory::desc b_md({k, n}, dt::bf16, tag::ab);
+  const dnnl::memory::desc b_md({k, n}, dt::bf16, trans_b ? tag::ba : tag::ab);
   const dnnl::memory::desc c_md({m, n}, dt::f32, tag::ab);
   dnnl::primitive_attr attr;
   if (accumulate) {
@@ -39,22 +39,22 @@ dnnl::matmul make_matmul(bool trans_a, int64_t m, int64_t n, int64_t k, bool acc
 
 }  // namespace
 
-void bf16_gemm(bool trans_a, int64_t m, int64_t n, int64_t k, const uint16_t* a, const uint16_t* b, float* c,
-               bool accumulate) {
+void bf16_gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const uint16_t* a, const uint16_t* b,
+               float* c, bool accumulate) {
   if (m == 0 || n == 0) return;
   static std::mutex mu;
-  static std::map<std::tuple<bool, int64_t, int64_t, int64_t, bool>, dnnl::matmul> cache;
+  static std::map<std::tuple<bool, bool, int64_t, int64_t, int64_t, bool>, dnnl::matmul> cache;
   dnnl::matmul prim;
   {
     std::lock_guard<std::mutex> lock(mu);
-    auto key = std::make_tuple(trans_a, m, n, k, accumulate);
+    auto key = std::make_tuple(trans_a, trans_b, m, n, k, accumulate);
     auto it = cache.find(key);
-    if (it == cache.end()) it = cache.emplace(key, make_matmul(trans_a, m, n, k, accumulate)).first;
+    if (it == cache.end()) it = cache.emplace(key, make_matmul(trans_a, trans_b, m, n, k, accumulate)).first;
     prim = it->second;
   }
   auto& e = engine();
   const dnnl::memory a_mem({{m, k}, dt::bf16, trans_a ? tag::ba : tag::ab}, e.engine, const_cast<uint16_t*>(a));
-  const dnnl::memory b_mem({{k, n}, dt::bf16, tag::ab}, e.engine, const_cast<uint16_t*>(b));
+  const dnnl::memory b_mem({{k, n}, dt::bf16, trans_b ? tag::ba : tag::ab}, e.engine, const_cast<uint16_t*>(b));
   const dnnl::memory c_mem({{m, n}, dt::f32, tag::ab}, e.engine, c);
   prim.execute(e.stream, {{DNNL_ARG_SRC, a_mem}, {DNNL_ARG_WEIGHTS, b_mem}, {DNNL_ARG_DST, c_mem}});
   e.stream.wait();

@@ -6,9 +6,9 @@
 
 namespace fp4gptq::linalg {
 
-// C[m, n] (FP32) = op(A) · B (+ C when accumulate), A and B bf16 (raw uint16 bit patterns), row-major.
-// trans_a: A is stored [k, m] and read transposed (for XᵀX Gram matrices).
-void bf16_gemm(bool trans_a, int64_t m, int64_t n, int64_t k, const uint16_t* a, const uint16_t* b, float* c,
-               bool accumulate);
+// C[m, n] (FP32) = op(A) · op(B) (+ C when accumulate), A and B bf16 (raw uint16 bit patterns), row-major.
+// trans_a: A is stored [k, m] (XᵀX Gram matrices); trans_b: B is stored [n, k] (x·Wᵀ with W [out, in]).
+void bf16_gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const uint16_t* a, const uint16_t* b,
+               float* c, bool accumulate);
 
 }  // namespace fp4gptq::linalg

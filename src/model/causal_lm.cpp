@@ -1,0 +1,83 @@
+#include "model/causal_lm.hpp"
+
+#include <algorithm>
+
+#include "fp4gptq/error.hpp"
+#include "model/decoder_layer.hpp"
+#include "model/ops.hpp"
+
+namespace fp4gptq::model {
+
+std::vector<float> embed_tokens(const io::ModelDir& dir, const ModelConfig& c, const std::vector<int32_t>& ids) {
+  const auto& t = dir.tensor("model.embed_tokens.weight");
+  const int64_t H = c.hidden_size;
+  std::vector<float> out(ids.size() * static_cast<size_t>(H));
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (ids[i] < 0 || ids[i] >= c.vocab_size)
+      throw Error("token id " + std::to_string(ids[i]) + " is outside the vocabulary (vocab_size " +
+                  std::to_string(c.vocab_size) + ")");
+    t.file->read_f32(*t.info, static_cast<uint64_t>(ids[i]) * H, H, &out[i * H]);
+  }
+  return out;
+}
+
+void lm_head_chunks(const io::ModelDir& dir, const ModelConfig& c, const float* hidden, int64_t rows, Compute compute,
+                    const std::function<void(int64_t, int64_t, const float*)>& consume, bool apply_final_norm) {
+  const int64_t H = c.hidden_size;
+  std::vector<float> x(hidden, hidden + rows * H);
+  if (apply_final_norm) {
+    const auto norm = dir.tensor("model.norm.weight").read_f32();
+    rms_norm(x.data(), rows, H, norm.data(), c.rms_norm_eps, x.data());
+  }
+  const auto& head = dir.tensor(c.tie_word_embeddings ? "model.embed_tokens.weight" : "lm_head.weight");
+  constexpr int64_t kVocabChunk = 8192;
+  std::vector<float> w, logits;
+  for (int64_t v0 = 0; v0 < c.vocab_size; v0 += kVocabChunk) {
+    const int64_t nv = std::min(kVocabChunk, c.vocab_size - v0);
+    w.resize(static_cast<size_t>(nv * H));
+    head.file->read_f32(*head.info, static_cast<uint64_t>(v0 * H), static_cast<uint64_t>(nv * H), w.data());
+    Linear l(nv, H, compute);
+    l.set_weight(w.data());
+    logits.resize(static_cast<size_t>(rows * nv));
+    l.forward(x.data(), rows, logits.data());
+    consume(v0, nv, logits.data());
+  }
+}
+
+std::vector<float> forward_logits(const io::ModelDir& dir, const ModelPlan& plan,
+                                  const std::vector<std::vector<int32_t>>& sequences, Compute compute,
+                                  const std::function<void(int64_t, const std::vector<float>&)>& on_hidden) {
+  const auto& c = plan.config;
+  std::vector<int32_t> ids;
+  std::vector<int64_t> lens;
+  int64_t longest = 0;
+  for (const auto& s : sequences) {
+    ids.insert(ids.end(), s.begin(), s.end());
+    lens.push_back(static_cast<int64_t>(s.size()));
+    longest = std::max(longest, static_cast<int64_t>(s.size()));
+  }
+  const int64_t rows = static_cast<int64_t>(ids.size());
+  auto x = embed_tokens(dir, c, ids);
+  if (on_hidden) on_hidden(0, x);
+  const RopeTable rope(c, longest);
+  std::vector<float> next(x.size());
+  for (const auto& lp : plan.layers) {
+    const DecoderLayer layer(c, lp, dir, compute);
+    layer.forward(x.data(), lens, rope, next.data());
+    x.swap(next);
+    if (on_hidden) on_hidden(lp.index + 1, x);
+  }
+  if (on_hidden) {
+    auto normed = x;
+    const auto norm = dir.tensor("model.norm.weight").read_f32();
+    rms_norm(normed.data(), rows, c.hidden_size, norm.data(), c.rms_norm_eps, normed.data());
+    on_hidden(static_cast<int64_t>(plan.layers.size()) + 1, normed);
+  }
+  std::vector<float> logits(static_cast<size_t>(rows * c.vocab_size));
+  lm_head_chunks(dir, c, x.data(), rows, compute, [&](int64_t v0, int64_t nv, const float* chunk) {
+    for (int64_t r = 0; r < rows; ++r) std::copy(chunk + r * nv, chunk + (r + 1) * nv, &logits[r * c.vocab_size + v0]);
+  });
+  return logits;
+}
+
+}  // namespace fp4gptq::model

@@ -1,0 +1,42 @@
+#pragma once
+// One dense decoder layer (Qwen3, Llama, Qwen2, Mistral) with its forward pass in stages, so the quantization
+// pipeline computes each true-sequential group's inputs only as far into the layer as needed:
+//   x ─input_norm→ [q,k,v input] ─attention→ [o input] ─attention_out→ h ─post_norm→ [gate,up input]
+//     ─mlp_act→ [down input] ─mlp_out→ layer output
+// Rows are the tokens of several sequences back to back; `seq_lens` gives their lengths (positions restart
+// at 0 for each sequence).
+#include <map>
+#include <string>
+#include <vector>
+
+#include "io/model_dir.hpp"
+#include "model/layer_plan.hpp"
+#include "model/linear.hpp"
+#include "model/ops.hpp"
+
+namespace fp4gptq::model {
+
+class DecoderLayer {
+ public:
+  DecoderLayer(const ModelConfig& config, const LayerPlan& plan, const io::ModelDir& dir, Compute compute);
+
+  void input_norm(const float* x, int64_t rows, float* y) const;
+  void attention(const float* xn, const std::vector<int64_t>& seq_lens, const RopeTable& rope, float* attn) const;
+  void attention_out(const float* x, const float* attn, int64_t rows, float* h) const;  // h = x + o(attn)
+  void post_norm(const float* h, int64_t rows, float* y) const;
+  void mlp_act(const float* yn, int64_t rows, float* act) const;  // silu(gate(yn)) · up(yn)
+  void mlp_out(const float* h, const float* act, int64_t rows, float* out) const;  // out = h + down(act)
+  void forward(const float* x, const std::vector<int64_t>& seq_lens, const RopeTable& rope, float* out) const;
+
+  // The Linear of a planned module (e.g. "model.layers.3.self_attn.q_proj"), to swap in quantized weights.
+  Linear& linear(const std::string& module);
+
+ private:
+  const ModelConfig& c_;
+  std::map<std::string, Linear> linears_;  // by short name: self_attn.q_proj, mlp.down_proj, ...
+  std::string prefix_;
+  std::vector<float> input_norm_, post_norm_, q_norm_, k_norm_;
+  const Linear& lin(const char* short_name) const { return linears_.at(short_name); }
+};
+
+}  // namespace fp4gptq::model

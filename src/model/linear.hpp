@@ -1,0 +1,29 @@
+#pragma once
+// A Linear layer y = x·Wᵀ + b with W [out, in], computed in FP32 (OpenBLAS sgemm) or with bf16 weights and
+// activations and FP32 accumulation (oneDNN; AMX or AVX512-BF16 where the CPU has them).
+#include <cstdint>
+#include <vector>
+
+namespace fp4gptq::model {
+
+enum class Compute { F32, BF16 };
+
+class Linear {
+ public:
+  Linear() = default;
+  Linear(int64_t out, int64_t in, Compute compute) : out_(out), in_(in), compute_(compute) {}
+
+  void set_weight(const float* w);  // [out, in], FP32 values (rounded to bf16 for Compute::BF16)
+  void set_bias(const float* b);    // [out]
+  void forward(const float* x, int64_t rows, float* y) const;  // x [rows, in] -> y [rows, out]
+  int64_t out() const { return out_; }
+  int64_t in() const { return in_; }
+
+ private:
+  int64_t out_ = 0, in_ = 0;
+  Compute compute_ = Compute::F32;
+  std::vector<float> w32_, bias_;
+  std::vector<uint16_t> w16_;
+};
+
+}  // namespace fp4gptq::model
