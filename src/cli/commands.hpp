@@ -14,5 +14,7 @@ struct Subcommand {
 Subcommand add_make_tiny_model(CLI::App& app);
 Subcommand add_inspect(CLI::App& app);
 Subcommand add_rtn(CLI::App& app);
+Subcommand add_quantize(CLI::App& app);
+Subcommand add_eval_ppl(CLI::App& app);
 
 }  // namespace fp4gptq::cli

@@ -17,7 +17,8 @@ int main(int argc, char** argv) {
   spdlog::set_default_logger(logger);
 
   const std::vector<fp4gptq::cli::Subcommand> commands = {
-      fp4gptq::cli::add_make_tiny_model(app), fp4gptq::cli::add_inspect(app), fp4gptq::cli::add_rtn(app)};
+      fp4gptq::cli::add_quantize(app), fp4gptq::cli::add_rtn(app), fp4gptq::cli::add_eval_ppl(app),
+      fp4gptq::cli::add_inspect(app), fp4gptq::cli::add_make_tiny_model(app)};
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -40,7 +40,9 @@ uint64_t parse_size(const std::string& text, const std::string& option) {
 }
 
 CheckpointWriter::CheckpointWriter(const fs::path& out_dir, bool overwrite, const CheckpointPlan& plan)
-    : staged_(out_dir, overwrite) {
+    : CheckpointWriter(StagedDir(out_dir, overwrite), plan) {}
+
+CheckpointWriter::CheckpointWriter(StagedDir staging, const CheckpointPlan& plan) : staged_(std::move(staging)) {
   // Greedy shard split in tensor order, as transformers' save_pretrained does.
   std::vector<std::vector<TensorSpec>> groups(1);
   uint64_t in_group = 0;
@@ -102,6 +104,16 @@ void CheckpointWriter::copy_file(const fs::path& src) const {
 }
 
 void CheckpointWriter::commit() {
+  finish_files();
+  staged_.commit();
+}
+
+void CheckpointWriter::commit_to(const fs::path& out_dir, bool overwrite) {
+  finish_files();
+  staged_.commit_to(out_dir, overwrite);
+}
+
+void CheckpointWriter::finish_files() {
   for (auto& s : shards_) s->finish();
   scales_->finish();
   // The index maps the model's tensors only: loaders (transformers, vLLM) read exactly the files it names,
@@ -112,7 +124,6 @@ void CheckpointWriter::commit() {
   for (const auto& name : model_order_) map[name] = shard_names_[shard_of_.at(name)];
   index["weight_map"] = map;
   write_json("model.safetensors.index.json", index);
-  staged_.commit();
 }
 
 }  // namespace fp4gptq::io

@@ -29,6 +29,8 @@ uint64_t parse_size(const std::string& text, const std::string& option = "--max-
 class CheckpointWriter {
  public:
   CheckpointWriter(const std::filesystem::path& out_dir, bool overwrite, const CheckpointPlan& plan);
+  // Builds in a scratch directory under `work_dir`; the final directory is named by commit_to().
+  CheckpointWriter(StagedDir staging, const CheckpointPlan& plan);
 
   void write_model_part(const std::string& name, uint64_t offset, const void* data, uint64_t nbytes);
   void write_scale(const std::string& name, const void* data, uint64_t nbytes);
@@ -41,8 +43,10 @@ class CheckpointWriter {
   void copy_file(const std::filesystem::path& src) const;
   // Finishes every file (all tensors must be complete), writes the index and renames the directory.
   void commit();
+  void commit_to(const std::filesystem::path& out_dir, bool overwrite);
 
  private:
+  void finish_files();
   StagedDir staged_;
   std::vector<std::unique_ptr<SafetensorsWriter>> shards_;
   std::vector<std::string> shard_names_;

@@ -17,22 +17,48 @@ bool holds_files(const fs::path& dir) {
 
 }  // namespace
 
-StagedDir::StagedDir(fs::path final_dir, bool overwrite) : final_(std::move(final_dir)), overwrite_(overwrite) {
-  if (final_.empty()) throw Error("output directory: an empty path was given");
-  if (!final_.has_filename()) final_ = final_.parent_path();  // "out/" -> "out"
+namespace {
+fs::path normalized(fs::path p) {
+  if (p.empty()) throw Error("output directory: an empty path was given");
+  return p.has_filename() ? p : p.parent_path();  // "out/" -> "out"
+}
+}  // namespace
+
+void check_output_dir(const fs::path& final_dir, bool overwrite) {
+  const fs::path f = normalized(final_dir);
   std::error_code ec;
-  if (fs::exists(final_, ec) && !fs::is_directory(final_, ec))
-    throw Error(final_.string() + ": exists and is not a directory");
-  if (holds_files(final_) && !overwrite)
-    throw Error(final_.string() + ": output directory already exists and is not empty (pass --overwrite to replace it)");
-  const fs::path parent = final_.has_parent_path() ? final_.parent_path() : fs::path(".");
-  if (!fs::is_directory(parent, ec))
-    throw Error(final_.string() + ": parent directory " + parent.string() + " does not exist");
+  if (fs::exists(f, ec) && !fs::is_directory(f, ec)) throw Error(f.string() + ": exists and is not a directory");
+  if (holds_files(f) && !overwrite)
+    throw Error(f.string() + ": output directory already exists and is not empty (pass --overwrite to replace it)");
+  const fs::path parent = f.has_parent_path() ? f.parent_path() : fs::path(".");
+  if (!fs::is_directory(parent, ec)) throw Error(f.string() + ": parent directory " + parent.string() + " does not exist");
+}
+
+StagedDir::StagedDir(fs::path final_dir, bool overwrite) : final_(normalized(std::move(final_dir))), overwrite_(overwrite) {
+  check_output_dir(final_, overwrite);
   staging_ = final_.string() + ".partial-" + std::to_string(::getpid());
+  std::error_code ec;
   fs::remove_all(staging_, ec);
   if (!fs::create_directory(staging_, ec) || ec)
     throw Error(final_.string() + ": cannot create the output directory " + staging_.string() + ": " +
                 (ec ? ec.message() : std::string("already exists")));
+}
+
+StagedDir StagedDir::scratch(const fs::path& work_dir) {
+  static int counter = 0;
+  StagedDir d;
+  std::error_code ec;
+  if (!fs::is_directory(work_dir, ec)) throw Error(work_dir.string() + ": work directory does not exist");
+  d.staging_ = work_dir / ("fp4gptq-" + std::to_string(::getpid()) + "-" + std::to_string(counter++) + ".partial");
+  fs::remove_all(d.staging_, ec);
+  if (!fs::create_directory(d.staging_, ec) || ec)
+    throw Error(d.staging_.string() + ": cannot create the staging directory" + (ec ? ": " + ec.message() : ""));
+  return d;
+}
+
+StagedDir::StagedDir(StagedDir&& o) noexcept
+    : final_(std::move(o.final_)), staging_(std::move(o.staging_)), overwrite_(o.overwrite_), committed_(o.committed_) {
+  o.committed_ = true;
 }
 
 StagedDir::~StagedDir() {
@@ -42,8 +68,13 @@ StagedDir::~StagedDir() {
   }
 }
 
-void StagedDir::commit() {
+void StagedDir::commit() { commit_to(final_, overwrite_); }
+
+void StagedDir::commit_to(const fs::path& final_dir, bool overwrite) {
   if (committed_) return;
+  final_ = normalized(final_dir);
+  overwrite_ = overwrite;
+  check_output_dir(final_, overwrite_);
   std::error_code ec;
   fs::path old;
   if (fs::exists(final_, ec)) {

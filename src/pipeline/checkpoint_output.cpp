@@ -92,6 +92,27 @@ void write_module_scales(io::CheckpointWriter& out, const std::string& module, c
   out.write_scale(module + ".g_idx", g_idx.data(), g_idx.size() * sizeof(int32_t));
 }
 
+void write_input_amax(io::CheckpointWriter& out, const std::string& module, float amax) {
+  out.write_scale(module + ".input_amax", &amax, sizeof(float));
+}
+
+TensorsByLayer tensors_by_layer(const io::ModelDir& src, int64_t num_layers) {
+  TensorsByLayer t;
+  t.layers.resize(static_cast<size_t>(num_layers));
+  for (const auto& name : src.tensor_names()) {
+    const int64_t l = model::layer_of(name);
+    (l >= 0 && l < num_layers ? t.layers[l] : t.others).push_back(name);
+  }
+  return t;
+}
+
+void write_remaining(io::CheckpointWriter& out, const io::ModelDir& src, const std::vector<std::string>& names,
+                     std::set<std::string>& written, DType dtype) {
+  for (const auto& name : names)
+    if (written.insert(name).second) write_cast(out, src.tensor(name), dtype);
+  for (const auto& name : names) src.tensor(name).release();
+}
+
 float tensor_amax(const io::TensorRef& t) {
   std::vector<float> chunk(std::min<uint64_t>(t.info->numel(), kChunkElems));
   float amax = 0.0f;

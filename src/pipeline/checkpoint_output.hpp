@@ -3,6 +3,7 @@
 // of output tensors, cast copies of unquantized tensors, the scales of a module, config.json and side files.
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -34,6 +35,22 @@ void write_values(io::CheckpointWriter& out, const std::string& name, const floa
 
 // Writes M.per_block_scale, M.scale_2 and M.g_idx (i / 16, the original column order).
 void write_module_scales(io::CheckpointWriter& out, const std::string& module, const nvfp4::QuantizedMatrix& q);
+
+// Writes M.input_amax (max |x| of the module's calibration input).
+void write_input_amax(io::CheckpointWriter& out, const std::string& module, float amax);
+
+// Source tensors grouped by decoder layer (index L for "model.layers.L.…"), the rest (embeddings, final
+// norm, lm_head, …) in `others`; each list in checkpoint order.
+struct TensorsByLayer {
+  std::vector<std::vector<std::string>> layers;
+  std::vector<std::string> others;
+};
+TensorsByLayer tensors_by_layer(const io::ModelDir& src, int64_t num_layers);
+
+// Casts every tensor of `names` not yet in `written` into the output, then releases the source pages of all
+// of `names`. Adds what it wrote to `written`.
+void write_remaining(io::CheckpointWriter& out, const io::ModelDir& src, const std::vector<std::string>& names,
+                     std::set<std::string>& written, DType dtype);
 
 // max |W| over a tensor, streamed in chunks.
 float tensor_amax(const io::TensorRef& t);

@@ -54,6 +54,7 @@ RtnSummary run_rtn(const RtnOptions& o) {
   nlohmann::ordered_json modules = nlohmann::ordered_json::object();
   nlohmann::ordered_json skipped = nlohmann::ordered_json::object();
   std::set<std::string> done;  // tensors already written
+  const auto by_layer = tensors_by_layer(src, static_cast<int64_t>(plan.layers.size()));
   double mse_sum = 0;
 
   for (const auto& layer : plan.layers) {
@@ -95,20 +96,10 @@ RtnSummary run_rtn(const RtnOptions& o) {
                            {"time_s", seconds_since(t0)}};
     }
     // Everything else of the layer (norms, biases, router, unquantized Linears, extra tensors): cast as is.
-    for (const auto& name : src.tensor_names())
-      if (model::layer_of(name) == layer.index && !done.count(name)) {
-        write_cast(out, src.tensor(name), o.dtype);
-        done.insert(name);
-      }
-    for (const auto& name : src.tensor_names())
-      if (model::layer_of(name) == layer.index) src.tensor(name).release();
+    write_remaining(out, src, by_layer.layers[layer.index], done, o.dtype);
     progress.layer_done(layer.index, std::to_string(layer.linears.size()) + " Linears");
   }
-  for (const auto& name : src.tensor_names())
-    if (!done.count(name)) {
-      write_cast(out, src.tensor(name), o.dtype);
-      src.tensor(name).release();
-    }
+  write_remaining(out, src, by_layer.others, done, o.dtype);
 
   out.write_json("config.json", output_config(src.config(), o.dtype));
   out.write_json("quantize_config.json", quantize_config(o));

@@ -1,0 +1,111 @@
+#include "calib/calibration.hpp"
+
+#include <algorithm>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <numeric>
+#include <random>
+
+#include "fp4gptq/error.hpp"
+
+namespace fp4gptq::calib {
+
+namespace {
+
+// input_ids may be flat [..] or one nested row [[..]] (a tokenizer's return_tensors output).
+const nlohmann::json& flat_list(const nlohmann::json& v) {
+  if (v.is_array() && v.size() == 1 && v[0].is_array()) return v[0];
+  return v;
+}
+
+}  // namespace
+
+int64_t CalibrationSet::tokens() const {
+  int64_t n = 0;
+  for (const auto& s : samples) n += static_cast<int64_t>(s.size());
+  return n;
+}
+
+CalibrationSet read_token_jsonl(const std::filesystem::path& path, int64_t vocab_size) {
+  std::ifstream in(path);
+  if (!in) throw Error(path.string() + ": cannot open the calibration file");
+  CalibrationSet set;
+  std::string line;
+  int64_t lineno = 0;
+  while (std::getline(in, line)) {
+    ++lineno;
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;  // blank lines are skipped
+    const std::string where = path.string() + ":" + std::to_string(lineno) + ": ";
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(line);
+    } catch (const nlohmann::json::exception& e) {
+      throw Error(where + "not valid JSON (" + e.what() + ")");
+    }
+    if (!j.is_object() || !j.contains("input_ids"))
+      throw Error(where + "expected an object with \"input_ids\" (and optionally \"attention_mask\")");
+    const auto& ids = flat_list(j["input_ids"]);
+    if (!ids.is_array()) throw Error(where + "\"input_ids\" must be a list of token ids");
+    const nlohmann::json* mask = nullptr;
+    if (j.contains("attention_mask") && !j["attention_mask"].is_null()) {
+      mask = &flat_list(j["attention_mask"]);
+      if (!mask->is_array() || mask->size() != ids.size())
+        throw Error(where + "\"attention_mask\" must be a list as long as \"input_ids\" (" + std::to_string(ids.size()) + ")");
+    }
+    std::vector<int32_t> sample;
+    sample.reserve(ids.size());
+    for (size_t i = 0; i < ids.size(); ++i) {
+      if (mask) {
+        const auto& m = (*mask)[i];
+        if (!m.is_number_integer() || (m.get<int64_t>() != 0 && m.get<int64_t>() != 1))
+          throw Error(where + "attention_mask values must be 0 or 1, got " + m.dump());
+        if (m.get<int64_t>() == 0) continue;
+      }
+      const auto& id = ids[i];
+      if (!id.is_number_integer()) throw Error(where + "token id " + id.dump() + " at position " + std::to_string(i) + " is not an integer");
+      const int64_t v = id.get<int64_t>();
+      if (v < 0 || v >= vocab_size)
+        throw Error(where + "token id " + std::to_string(v) + " at position " + std::to_string(i) +
+                    " is outside the vocabulary [0, " + std::to_string(vocab_size) + ")");
+      sample.push_back(static_cast<int32_t>(v));
+    }
+    if (sample.empty()) throw Error(where + "empty sample (no tokens" + std::string(mask ? " after attention_mask" : "") + ")");
+    set.samples.push_back(std::move(sample));
+    set.lines.push_back(lineno);
+  }
+  if (set.samples.empty()) throw Error(path.string() + ": no samples (the file is empty)");
+  return set;
+}
+
+CalibrationSet load_calibration(const std::filesystem::path& path, int64_t vocab_size, const CalibrationOptions& o) {
+  if (o.nsamples < 0) throw Error("--nsamples must be >= 0");
+  if (o.seqlen < 0) throw Error("--seqlen must be >= 0");
+  CalibrationSet all = read_token_jsonl(path, vocab_size);
+  const int64_t n = static_cast<int64_t>(all.samples.size());
+  std::vector<int64_t> pick(static_cast<size_t>(n));
+  std::iota(pick.begin(), pick.end(), 0);
+  if (o.nsamples > 0 && o.nsamples < n) {
+    if (o.seed) {
+      // Seeded selection without replacement (partial Fisher-Yates), then back to file order.
+      std::mt19937_64 rng(*o.seed);
+      for (int64_t i = 0; i < o.nsamples; ++i) {
+        std::uniform_int_distribution<int64_t> d(i, n - 1);
+        std::swap(pick[i], pick[d(rng)]);
+      }
+      pick.resize(static_cast<size_t>(o.nsamples));
+      std::sort(pick.begin(), pick.end());
+    } else {
+      pick.resize(static_cast<size_t>(o.nsamples));
+    }
+  }
+  CalibrationSet out;
+  for (const int64_t i : pick) {
+    auto s = std::move(all.samples[i]);
+    if (o.seqlen > 0 && static_cast<int64_t>(s.size()) > o.seqlen) s.resize(static_cast<size_t>(o.seqlen));
+    out.samples.push_back(std::move(s));
+    out.lines.push_back(all.lines[i]);
+  }
+  return out;
+}
+
+}  // namespace fp4gptq::calib

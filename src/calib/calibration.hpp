@@ -1,0 +1,30 @@
+#pragma once
+// Calibration data (DESIGN §6): JSONL, one sample per line as AutoGPTQ's examples, {"input_ids": [...]} with an
+// optional "attention_mask" (mask-0 positions dropped). Every line is validated; errors name file and line.
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <vector>
+
+namespace fp4gptq::calib {
+
+struct CalibrationOptions {
+  int64_t nsamples = 0;           // 0: every line; else the first N lines, or a seeded random N with `seed`
+  int64_t seqlen = 0;             // 0: full length; else each sample truncated to its first seqlen tokens
+  std::optional<uint64_t> seed;  // random selection of nsamples lines (kept in file order)
+};
+
+struct CalibrationSet {
+  std::vector<std::vector<int32_t>> samples;
+  std::vector<int64_t> lines;  // 1-based line number of each sample
+  int64_t tokens() const;
+};
+
+// Reads and validates every line: ids integers in [0, vocab_size), attention_mask (if any) of the same
+// length with 0/1 values, no sample empty after masking; an empty file is an error.
+CalibrationSet read_token_jsonl(const std::filesystem::path& path, int64_t vocab_size);
+
+// read_token_jsonl, then the selection and truncation of `options`.
+CalibrationSet load_calibration(const std::filesystem::path& path, int64_t vocab_size, const CalibrationOptions& options);
+
+}  // namespace fp4gptq::calib

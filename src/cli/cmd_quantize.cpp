@@ -1,0 +1,71 @@
+#include <fmt/core.h>
+
+#include "cli/commands.hpp"
+#include "fp4gptq/fp4gptq.hpp"
+#include "io/staged_dir.hpp"
+#include "pipeline/progress.hpp"
+
+namespace fp4gptq::cli {
+
+Subcommand add_quantize(CLI::App& app) {
+  auto* cmd = app.add_subcommand("quantize", "GPTQ-quantize every planned Linear to NVFP4 with calibration data and "
+                                             "write the pseudo-quantized checkpoint");
+  auto c = std::make_shared<QuantizeConfig>();
+  auto model = std::make_shared<std::string>(), calib = std::make_shared<std::string>(),
+       out = std::make_shared<std::string>(), block_scales = std::make_shared<std::string>("dynamic");
+  auto nsamples = std::make_shared<int64_t>(128), seqlen = std::make_shared<int64_t>(2048);
+  auto seed = std::make_shared<int64_t>(-1);
+  auto no_true_seq = std::make_shared<bool>(false), no_fuse = std::make_shared<bool>(false),
+       overwrite = std::make_shared<bool>(false);
+  cmd->add_option("--model", *model, "Hugging Face model directory (config.json + *.safetensors)")->required();
+  cmd->add_option("--calib", *calib, "Calibration JSONL: one {\"input_ids\": [...], \"attention_mask\": [...]?} per line")
+      ->required();
+  cmd->add_option("--out", *out, "Output directory (built under a temporary name, renamed when complete)")->required();
+  cmd->add_option("--nsamples", *nsamples, "Calibration samples: the first N lines (all lines: 0)")->capture_default_str();
+  cmd->add_option("--seqlen", *seqlen, "Truncate each sample to its first L tokens (0: no truncation)")->capture_default_str();
+  cmd->add_option("--seed", *seed, "Pick --nsamples lines at random with this seed instead of the first ones");
+  cmd->add_option("--damp", c->damp_percent, "Damping: damp · mean(diag H) added to the diagonal (retried +0.01 up to 1.0)")
+      ->capture_default_str();
+  cmd->add_option("--block-size", c->block_size, "GPTQ lazy-batch width in columns (a multiple of 16)")->capture_default_str();
+  cmd->add_option("--block-scales", *block_scales,
+                  "dynamic: a block's FP8 scale from its error-updated weights when GPTQ reaches it; static: all from "
+                  "the original weights first")
+      ->check(CLI::IsMember({"dynamic", "static"}))
+      ->capture_default_str();
+  cmd->add_flag("--desc-act", c->desc_act, "Act-order: columns by descending diag(H) (implies static block scales)");
+  cmd->add_flag("--no-true-sequential", *no_true_seq,
+                "Take every group's inputs from the unquantized layer (default: [q,k,v] -> [o] -> [gate,up] -> [down], "
+                "each from the layer with the earlier groups quantized)");
+  cmd->add_flag("--no-fuse-scales", *no_fuse, "Per-tensor scale_2 instead of one shared by q/k/v and by gate/up");
+  cmd->add_option("--exclude", c->exclude, "Leave modules matching this regex unquantized (repeatable)");
+  cmd->add_option("--act-dtype", c->act_dtype, "Calibration activations kept as bfloat16 or float32")->capture_default_str();
+  cmd->add_option("--compute", c->compute, "Matmuls: bf16 (oneDNN, FP32 accumulation) or f32 (OpenBLAS)")->capture_default_str();
+  cmd->add_option("--hessian-dtype", c->hessian_dtype, "Hessian accumulation: f32 or f64")->capture_default_str();
+  cmd->add_option("--dtype", c->dtype, "dtype of the output tensors: float16 or bfloat16")->capture_default_str();
+  cmd->add_option("--max-shard-size", c->max_shard_size, "Split the main file into shards of at most this size (e.g. 5GB)");
+  cmd->add_flag("--overwrite", *overwrite, "Replace an existing output directory");
+  cmd->add_option("--threads", c->threads, "Threads (0: all cores); results are identical for the same count")
+      ->capture_default_str();
+  cmd->add_flag("--quiet", c->quiet, "No progress on stderr");
+  return {cmd, [=] {
+            const std::filesystem::path out_dir(*out);
+            io::check_output_dir(out_dir, *overwrite);  // fail before the long work
+            QuantizeConfig cfg = *c;
+            cfg.static_groups = *block_scales == "static";
+            cfg.true_sequential = !*no_true_seq;
+            cfg.fuse_scales = !*no_fuse;
+            const auto parent = std::filesystem::absolute(out_dir).parent_path();
+            cfg.work_dir = parent;  // build beside the output: the final rename stays on one filesystem
+            auto lm = CausalLM::from_pretrained(*model, cfg);
+            const auto examples = load_examples(*calib, lm.vocab_size(), *nsamples, *seqlen,
+                                                *seed >= 0 ? std::optional<uint64_t>(*seed) : std::nullopt);
+            const auto r = lm.quantize(examples);
+            lm.save_quantized(out_dir, *overwrite);
+            fmt::print("quantize: {} modules ({} fallbacks, {} left unquantized) on {} samples / {} tokens; mean "
+                       "rel_err {:.5f} vs RTN {:.5f}; {}, peak RSS {:.0f} MiB -> {}\n",
+                       r.modules, r.fallbacks, r.skipped, r.samples, r.tokens, r.mean_rel_err, r.mean_rtn_rel_err,
+                       pipeline::format_seconds(r.seconds), static_cast<double>(r.peak_rss_bytes) / (1 << 20), *out);
+          }};
+}
+
+}  // namespace fp4gptq::cli

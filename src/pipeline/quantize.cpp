@@ -1,0 +1,405 @@
+#include "pipeline/quantize.hpp"
+
+#include <fmt/core.h>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <map>
+#include <set>
+
+#include "calib/activation_store.hpp"
+#include "fp4gptq/error.hpp"
+#include "gptq/hessian.hpp"
+#include "gptq/solver.hpp"
+#include "model/causal_lm.hpp"
+#include "model/decoder_layer.hpp"
+#include "nvfp4/scale_rules.hpp"
+#include "pipeline/checkpoint_output.hpp"
+#include "pipeline/progress.hpp"
+
+namespace fp4gptq::pipeline {
+
+namespace {
+
+using calib::ActivationStore;
+using Clock = std::chrono::steady_clock;
+using model::SeqGroup;
+
+double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+// Whole sequences grouped into chunks of at most chunk_tokens tokens (at least one sequence each).
+struct Chunk {
+  int64_t row0 = 0, rows = 0;
+  std::vector<int64_t> seq_lens;
+};
+
+std::vector<Chunk> make_chunks(const calib::CalibrationSet& c, int64_t chunk_tokens) {
+  std::vector<Chunk> chunks;
+  int64_t row = 0;
+  for (const auto& s : c.samples) {
+    const auto len = static_cast<int64_t>(s.size());
+    if (chunks.empty() || (chunks.back().rows + len > chunk_tokens && chunks.back().rows > 0))
+      chunks.push_back({row, 0, {}});
+    chunks.back().rows += len;
+    chunks.back().seq_lens.push_back(len);
+    row += len;
+  }
+  return chunks;
+}
+
+// Rounds values to the output dtype and back, so the propagated activations see exactly the saved weights.
+void round_to(std::vector<float>& v, numeric::DType dtype) {
+  std::vector<uint16_t> tmp(v.size());
+  numeric::from_f32(dtype, v.data(), tmp.data(), v.size());
+  numeric::to_f32(dtype, tmp.data(), v.data(), v.size());
+}
+
+class Driver {
+ public:
+  Driver(io::CheckpointWriter& out, const io::ModelDir& src, const model::ModelPlan& plan,
+         const calib::CalibrationSet& calib, const QuantizeOptions& o)
+      : out_(out), src_(src), plan_(plan), c_(plan.config), o_(o), chunks_(make_chunks(calib, o.chunk_tokens)),
+        progress_("quantize", static_cast<int64_t>(plan.layers.size()), o.quiet) {
+    for (const auto& s : calib.samples) longest_ = std::max(longest_, static_cast<int64_t>(s.size()));
+    tokens_ = calib.tokens();
+    rope_ = std::make_unique<model::RopeTable>(c_, longest_);
+    // Layer-0 inputs: the token embeddings.
+    x_ = ActivationStore(o.act_dtype, tokens_, c_.hidden_size);
+    std::vector<int32_t> ids;
+    for (const auto& s : calib.samples) ids.insert(ids.end(), s.begin(), s.end());
+    for (const auto& ch : chunks_) {
+      const std::vector<int32_t> part(ids.begin() + ch.row0, ids.begin() + ch.row0 + ch.rows);
+      const auto e = model::embed_tokens(src, c_, part);
+      x_.store(ch.row0, ch.rows, e.data());
+    }
+  }
+
+  QuantizeSummary run() {
+    const auto start = Clock::now();
+    const auto by_layer = tensors_by_layer(src_, static_cast<int64_t>(plan_.layers.size()));
+    for (const auto& lp : plan_.layers) {
+      progress_.layer_started(lp.index, "");
+      auto t = Clock::now();
+      model::DecoderLayer layer(c_, lp, src_, o_.compute);
+      split_.io_s += since(t);
+      if (o_.true_sequential)
+        run_layer_sequential(lp, layer);
+      else
+        run_layer_at_once(lp, layer);
+      t = Clock::now();
+      write_remaining(out_, src_, by_layer.layers[lp.index], written_, o_.dtype);
+      split_.io_s += since(t);
+      progress_.layer_done(lp.index, fmt::format("{} modules quantized so far", summary_.modules));
+    }
+    const auto t = Clock::now();
+    write_remaining(out_, src_, by_layer.others, written_, o_.dtype);
+    split_.io_s += since(t);
+    summary_.tokens = tokens_;
+    summary_.seconds = since(start);
+    summary_.split = split_;
+    summary_.peak_rss = peak_rss_bytes();
+    if (summary_.modules > 0) {
+      summary_.mean_rel_err = rel_sum_ / static_cast<double>(summary_.modules);
+      summary_.mean_rtn_rel_err = rtn_sum_ / static_cast<double>(summary_.modules);
+    }
+    return summary_;
+  }
+
+  nlohmann::ordered_json& modules_report() { return modules_; }
+  nlohmann::ordered_json& skipped_report() { return skipped_; }
+
+ private:
+  // Runs `fn(chunk, x_f32)` over every chunk of a store, x converted to FP32.
+  template <typename F>
+  void each_chunk(const ActivationStore& s, F&& fn) {
+    std::vector<float> x;
+    for (const auto& ch : chunks_) {
+      x.resize(static_cast<size_t>(ch.rows * s.width()));
+      s.load(ch.row0, ch.rows, x.data());
+      fn(ch, x);
+    }
+  }
+
+  ActivationStore new_store(int64_t width) const { return ActivationStore(o_.act_dtype, tokens_, width); }
+
+  // The forward stages (DecoderLayer's), each from one store to the next, timed as forward.
+  ActivationStore stage_input_norm(const model::DecoderLayer& layer) {
+    const auto t = Clock::now();
+    auto xn = new_store(c_.hidden_size);
+    std::vector<float> y;
+    each_chunk(x_, [&](const Chunk& ch, const std::vector<float>& x) {
+      y.resize(x.size());
+      layer.input_norm(x.data(), ch.rows, y.data());
+      xn.store(ch.row0, ch.rows, y.data());
+    });
+    split_.forward_s += since(t);
+    return xn;
+  }
+
+  ActivationStore stage_attention(const model::DecoderLayer& layer, const ActivationStore& xn) {
+    const auto t = Clock::now();
+    const int64_t width = c_.num_attention_heads * c_.head_dim;
+    auto attn = new_store(width);
+    std::vector<float> y;
+    each_chunk(xn, [&](const Chunk& ch, const std::vector<float>& x) {
+      y.resize(static_cast<size_t>(ch.rows * width));
+      layer.attention(x.data(), ch.seq_lens, *rope_, y.data());
+      attn.store(ch.row0, ch.rows, y.data());
+      for (const auto len : ch.seq_lens) split_.forward_flops += 4.0 * len * len * width;
+    });
+    split_.forward_flops += 2.0 * tokens_ * c_.hidden_size * (width + 2 * c_.num_key_value_heads * c_.head_dim);
+    split_.forward_s += since(t);
+    return attn;
+  }
+
+  // h = x + o(attn) (kept in x_) and the post-attention norm of it.
+  ActivationStore stage_post_attention(const model::DecoderLayer& layer, const ActivationStore& attn) {
+    const auto t = Clock::now();
+    auto yn = new_store(c_.hidden_size);
+    std::vector<float> x, h, y;
+    each_chunk(attn, [&](const Chunk& ch, const std::vector<float>& a) {
+      x.resize(static_cast<size_t>(ch.rows * c_.hidden_size));
+      h.resize(x.size());
+      y.resize(x.size());
+      x_.load(ch.row0, ch.rows, x.data());
+      layer.attention_out(x.data(), a.data(), ch.rows, h.data());
+      x_.store(ch.row0, ch.rows, h.data());
+      layer.post_norm(h.data(), ch.rows, y.data());
+      yn.store(ch.row0, ch.rows, y.data());
+    });
+    split_.forward_flops += 2.0 * tokens_ * attn.width() * c_.hidden_size;
+    split_.forward_s += since(t);
+    return yn;
+  }
+
+  ActivationStore stage_mlp_act(const model::DecoderLayer& layer, const ActivationStore& yn, int64_t inter) {
+    const auto t = Clock::now();
+    auto act = new_store(inter);
+    std::vector<float> y;
+    each_chunk(yn, [&](const Chunk& ch, const std::vector<float>& x) {
+      y.resize(static_cast<size_t>(ch.rows * inter));
+      layer.mlp_act(x.data(), ch.rows, y.data());
+      act.store(ch.row0, ch.rows, y.data());
+    });
+    split_.forward_flops += 4.0 * tokens_ * c_.hidden_size * inter;
+    split_.forward_s += since(t);
+    return act;
+  }
+
+  // Layer output: x_ (holding h) + down(act).
+  void stage_mlp_out(const model::DecoderLayer& layer, const ActivationStore& act) {
+    const auto t = Clock::now();
+    std::vector<float> h, y;
+    each_chunk(act, [&](const Chunk& ch, const std::vector<float>& a) {
+      h.resize(static_cast<size_t>(ch.rows * c_.hidden_size));
+      y.resize(h.size());
+      x_.load(ch.row0, ch.rows, h.data());
+      layer.mlp_out(h.data(), a.data(), ch.rows, y.data());
+      x_.store(ch.row0, ch.rows, y.data());
+    });
+    split_.forward_flops += 2.0 * tokens_ * act.width() * c_.hidden_size;
+    split_.forward_s += since(t);
+  }
+
+  static int64_t mlp_width(const model::LayerPlan& lp) {
+    for (const auto& m : lp.linears)
+      if (m.group == SeqGroup::MlpDown) return m.in;
+    return 0;
+  }
+
+  void run_layer_sequential(const model::LayerPlan& lp, model::DecoderLayer& layer) {
+    progress_.note(fmt::format("layer {} group attn.qkv", lp.index));
+    auto xn = stage_input_norm(layer);
+    quantize_group(lp, layer, SeqGroup::AttnQKV, xn);
+    progress_.note(fmt::format("layer {} group attn.o", lp.index));
+    auto attn = stage_attention(layer, xn);
+    xn = {};
+    quantize_group(lp, layer, SeqGroup::AttnO, attn);
+    progress_.note(fmt::format("layer {} group mlp.gate_up", lp.index));
+    auto yn = stage_post_attention(layer, attn);
+    attn = {};
+    quantize_group(lp, layer, SeqGroup::MlpGateUp, yn);
+    progress_.note(fmt::format("layer {} group mlp.down", lp.index));
+    auto act = stage_mlp_act(layer, yn, mlp_width(lp));
+    yn = {};
+    quantize_group(lp, layer, SeqGroup::MlpDown, act);
+    stage_mlp_out(layer, act);
+  }
+
+  // --no-true-sequential: every group's inputs from the layer with its original weights, all groups solved,
+  // then the layer run again with its quantized weights for the next layer's inputs.
+  void run_layer_at_once(const model::LayerPlan& lp, model::DecoderLayer& layer) {
+    const ActivationStore x0 = x_;
+    auto xn = stage_input_norm(layer);
+    auto attn = stage_attention(layer, xn);
+    auto yn = stage_post_attention(layer, attn);
+    auto act = stage_mlp_act(layer, yn, mlp_width(lp));
+    quantize_group(lp, layer, SeqGroup::AttnQKV, xn);
+    quantize_group(lp, layer, SeqGroup::AttnO, attn);
+    quantize_group(lp, layer, SeqGroup::MlpGateUp, yn);
+    quantize_group(lp, layer, SeqGroup::MlpDown, act);
+    x_ = x0;
+    xn = stage_input_norm(layer);
+    attn = stage_attention(layer, xn);
+    yn = stage_post_attention(layer, attn);
+    act = stage_mlp_act(layer, yn, mlp_width(lp));
+    stage_mlp_out(layer, act);
+  }
+
+  // Hessians (one per distinct input), then GPTQ for every quantized Linear of group g, whose inputs are `in`.
+  void quantize_group(const model::LayerPlan& lp, model::DecoderLayer& layer, SeqGroup g, const ActivationStore& in) {
+    std::vector<const model::PlannedLinear*> mods;
+    for (const auto& m : lp.linears)
+      if (m.group == g) {
+        if (m.quantize) {
+          mods.push_back(&m);
+        } else {
+          spdlog::warn("{} left unquantized: {}", m.module, m.skip_reason);
+          skipped_[m.module] = m.skip_reason;
+          ++summary_.skipped;
+        }
+      }
+    if (mods.empty()) return;
+    // All modules of one group read the same input here (q/k/v; gate/up; o; down), so one Hessian serves all.
+    auto t = Clock::now();
+    gptq::HessianAccumulator acc(in.width(), o_.gptq.hessian_dtype);
+    float input_amax = 0;
+    std::vector<float> x;
+    for (const auto& ch : chunks_) {
+      if (in.dtype() == numeric::DType::BF16)
+        acc.add_bf16(in.bf16(ch.row0), ch.rows);
+      else
+        acc.add(in.f32(ch.row0), ch.rows);
+      x.resize(static_cast<size_t>(ch.rows * in.width()));
+      in.load(ch.row0, ch.rows, x.data());
+      input_amax = std::max(input_amax, nvfp4::max_abs(x.data(), x.size()));
+    }
+    const auto h = acc.hessian();
+    split_.hessian_s += since(t);
+    split_.hessian_flops += 2.0 * static_cast<double>(acc.tokens()) * in.width() * in.width();
+
+    // Fused global scales: the amax of the original weights of the modules sharing this input.
+    std::map<std::string, float> group_amax;
+    t = Clock::now();
+    std::map<std::string, std::vector<float>> weights;
+    for (const auto* m : mods) {
+      weights[m->module] = src_.tensor(m->weight()).read_f32();
+      const auto& w = weights[m->module];
+      float& a = group_amax[o_.fuse_scales ? m->input_key : m->module];
+      a = std::max(a, nvfp4::max_abs(w.data(), w.size()));
+    }
+    split_.io_s += since(t);
+
+    for (const auto* m : mods) {
+      t = Clock::now();
+      auto cfg = o_.gptq;
+      cfg.scale_2 = nvfp4::global_scale(group_amax.at(o_.fuse_scales ? m->input_key : m->module));
+      auto r = gptq::gptq_quantize(weights[m->module].data(), m->out, m->in, h.data(), in.width(), cfg, m->module);
+      const double solve_s = since(t);
+      split_.solve_s += solve_s;
+      split_.solve_flops += static_cast<double>(m->out) * m->in * m->in + 4.0 / 3.0 * std::pow(static_cast<double>(m->in), 3);
+
+      t = Clock::now();
+      write_values(out_, m->weight(), r.q.dequant.data(), r.q.dequant.size(), o_.dtype);
+      write_module_scales(out_, m->module, r.q);
+      write_input_amax(out_, m->module, input_amax);
+      written_.insert(m->weight());
+      round_to(r.q.dequant, o_.dtype);
+      layer.linear(m->module).set_weight(r.q.dequant.data());
+      split_.io_s += since(t);
+
+      ++summary_.modules;
+      summary_.fallbacks += r.fallback;
+      rel_sum_ += r.rel_err;
+      rtn_sum_ += r.rtn_rel_err;
+      modules_[m->module] = {{"loss", r.loss},       {"rel_err", r.rel_err},   {"rtn_rel_err", r.rtn_rel_err},
+                             {"damp", r.damp},       {"tokens", acc.tokens()}, {"fallback", r.fallback},
+                             {"retries", r.retries}, {"dead_columns", r.dead_columns},
+                             {"input_amax", input_amax}, {"scale_2", r.q.scale_2}, {"time_s", solve_s}};
+      if (!r.note.empty()) modules_[m->module]["note"] = r.note;
+      const std::string line = fmt::format("{} rel_err {:.5f} (rtn {:.5f}) loss {:.4g} damp {:.2f} tokens {}{} {}",
+                                           m->module, r.rel_err, r.rtn_rel_err, r.loss, r.damp, acc.tokens(),
+                                           r.fallback ? " FALLBACK" : "", format_seconds(solve_s));
+      if (r.fallback || r.retries)
+        spdlog::warn("{}: {}", line, r.note);
+      else
+        progress_.note(line);
+    }
+  }
+
+  io::CheckpointWriter& out_;
+  const io::ModelDir& src_;
+  const model::ModelPlan& plan_;
+  const model::ModelConfig& c_;
+  const QuantizeOptions& o_;
+  std::vector<Chunk> chunks_;
+  Progress progress_;
+  std::unique_ptr<model::RopeTable> rope_;
+  int64_t longest_ = 0, tokens_ = 0;
+  ActivationStore x_;
+  std::set<std::string> written_;
+  nlohmann::ordered_json modules_ = nlohmann::ordered_json::object(), skipped_ = nlohmann::ordered_json::object();
+  QuantizeSummary summary_;
+  TimeSplit split_;
+  double rel_sum_ = 0, rtn_sum_ = 0;
+};
+
+const char* block_scales_name(const gptq::GptqConfig& g) {
+  return g.block_scales == gptq::BlockScales::Static ? "static" : "dynamic";
+}
+
+}  // namespace
+
+QuantizeSummary quantize_into(io::CheckpointWriter& out, const io::ModelDir& src, const model::ModelPlan& plan,
+                              const calib::CalibrationSet& calib, const QuantizeOptions& o) {
+  for (const auto& l : plan.layers)
+    if (l.sparse)
+      throw Error(src.dir().string() + ": " + plan.config.architecture +
+                  " has mixture-of-experts layers; GPTQ of MoE models is not supported yet (use `fp4gptq rtn`)");
+  Driver d(out, src, plan, calib, o);
+  auto s = d.run();
+  s.samples = static_cast<int64_t>(calib.samples.size());
+
+  out.write_json("config.json", output_config(src.config(), o.dtype));
+  const bool static_groups = o.gptq.desc_act || o.gptq.block_scales == gptq::BlockScales::Static;
+  out.write_json("quantize_config.json",
+                 {{"bits", 4},
+                  {"group_size", 16},
+                  {"desc_act", o.gptq.desc_act},
+                  {"static_groups", static_groups},
+                  {"sym", true},
+                  {"damp_percent", o.gptq.damp_percent},
+                  {"true_sequential", o.true_sequential},
+                  {"quant_method", "nvfp4"},
+                  {"algorithm", "gptq"},
+                  {"block_scales", static_groups ? "static" : block_scales_name(o.gptq)},
+                  {"fuse_scales", o.fuse_scales},
+                  {"block_size", o.gptq.block_size},
+                  {"model_file_base_name", io::kModelFileBase},
+                  {"pseudo_quantized", true}});
+  for (const auto& f : side_files(src.dir())) out.copy_file(f);
+  nlohmann::ordered_json report;
+  report["method"] = "gptq";
+  report["model"] = src.dir().string();
+  report["calibration"] = {{"samples", s.samples}, {"tokens", s.tokens}};
+  report["summary"] = {{"quantized_modules", s.modules},
+                       {"fallbacks", s.fallbacks},
+                       {"skipped_modules", s.skipped},
+                       {"mean_rel_err", s.mean_rel_err},
+                       {"mean_rtn_rel_err", s.mean_rtn_rel_err},
+                       {"seconds", s.seconds},
+                       {"peak_rss_bytes", s.peak_rss},
+                       {"time_split_s",
+                        {{"forward", s.split.forward_s}, {"hessian", s.split.hessian_s}, {"solve", s.split.solve_s},
+                         {"io", s.split.io_s}}},
+                       {"flops",
+                        {{"forward", s.split.forward_flops},
+                         {"hessian", s.split.hessian_flops},
+                         {"solve", s.split.solve_flops}}}};
+  report["modules"] = d.modules_report();
+  report["skipped"] = d.skipped_report();
+  out.write_json("quantization_report.json", report);
+  return s;
+}
+
+}  // namespace fp4gptq::pipeline
