@@ -51,6 +51,91 @@ TEST(Cli, ErrorsExitWith2AndNameTheCulprit) {
   EXPECT_NE(r.status, 0);
 }
 
+class CliQuantize : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const auto r = run_command(cli() + " make-tiny-model --hidden 64 --intermediate 96 --heads 4 --kv-heads 2 --head-dim 16 "
+                                       "--vocab 128 --calib-samples 8 --calib-seqlen 32 --out " + model());
+    ASSERT_EQ(r.status, 0) << r.output;
+  }
+  std::string model() const { return (dir / "m").string(); }
+  std::string out() const { return (dir / "out").string(); }
+  test::CommandResult quantize(const std::string& extra) {
+    return run_command(cli() + " quantize --quiet --model " + model() + " --calib " + model() + "/calibration.jsonl --out " +
+                       out() + " " + extra);
+  }
+  // Exit status 2, an "error:" line holding every part, and nothing left under the output's name.
+  void expect_failure(const test::CommandResult& r, const std::vector<std::string>& parts) {
+    EXPECT_EQ(r.status, 2) << r.output;
+    EXPECT_NE(r.output.find("error: "), std::string::npos) << r.output;
+    for (const auto& p : parts) EXPECT_NE(r.output.find(p), std::string::npos) << r.output << "\nmissing: " << p;
+    EXPECT_TRUE(test::nothing_named(dir.path(), "out")) << r.output;
+    EXPECT_TRUE(test::nothing_named(dir.path(), "fp4gptq-")) << r.output;
+  }
+  test::ScratchDir dir;
+};
+
+TEST_F(CliQuantize, WritesTheCheckpointAndEvalPplReadsIt) {
+  auto r = quantize("--nsamples 6 --seqlen 24 --seed 3");
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("on 6 samples / 144 tokens"), std::string::npos) << r.output;
+  EXPECT_TRUE(std::filesystem::exists(dir / "out" / "pseudo_quantized_model-4bit-16g_scales.safetensors"));
+  const auto a = run_command(cli() + " eval-ppl --quiet --model " + model() + " --data " + model() + "/calibration.jsonl --seqlen 32");
+  const auto b = run_command(cli() + " eval-ppl --quiet --model " + out() + " --data " + model() + "/calibration.jsonl --seqlen 32");
+  ASSERT_EQ(a.status, 0) << a.output;
+  ASSERT_EQ(b.status, 0) << b.output;
+  EXPECT_NE(a.output.find("ppl "), std::string::npos);
+  EXPECT_NE(a.output.find("8 windows of 32 tokens, 248 tokens scored"), std::string::npos) << a.output;
+  EXPECT_NE(a.output, b.output) << "the quantized model is a different model";
+}
+
+TEST_F(CliQuantize, MissingOrGarbledConfig) {
+  std::filesystem::rename(dir / "m" / "config.json", dir / "config.bak");
+  expect_failure(quantize(""), {"config.json"});
+  std::ofstream(dir / "m" / "config.json") << "{\"architectures\": [";
+  expect_failure(quantize(""), {"config.json", "not valid JSON"});
+}
+
+TEST_F(CliQuantize, CheckpointNotMatchingConfig) {
+  auto cfg = test::read_text(dir / "m" / "config.json");
+  const std::string from = "\"intermediate_size\": 96", to = "\"intermediate_size\": 128";
+  cfg.replace(cfg.find(from), from.size(), to);
+  std::ofstream(dir / "m" / "config.json") << cfg;
+  expect_failure(quantize(""), {"model.layers.0.mlp.gate_proj.weight", "[96, 64]", "expected [128, 64]"});
+}
+
+TEST_F(CliQuantize, EmptyOrOutOfVocabCalibration) {
+  std::ofstream(dir / "m" / "calibration.jsonl") << "";
+  expect_failure(quantize(""), {"calibration.jsonl", "empty"});
+  std::ofstream(dir / "m" / "calibration.jsonl") << "{\"input_ids\": [1, 2]}\n{\"input_ids\": [3, 999]}\n";
+  expect_failure(quantize(""), {"calibration.jsonl:2", "999"});
+}
+
+TEST_F(CliQuantize, OutputNotWritableOrAlreadyAModel) {
+  const auto r = run_command(cli() + " quantize --quiet --model " + model() + " --calib " + model() +
+                             "/calibration.jsonl --out /proc/fp4gptq-cannot-write-here");
+  EXPECT_EQ(r.status, 2) << r.output;
+  EXPECT_NE(r.output.find("/proc"), std::string::npos) << r.output;
+  ASSERT_EQ(quantize("").status, 0);
+  const auto before = test::read_text(dir / "out" / "quantization_report.json");
+  const auto again = quantize("");
+  EXPECT_EQ(again.status, 2);
+  EXPECT_NE(again.output.find("--overwrite"), std::string::npos) << again.output;
+  EXPECT_EQ(test::read_text(dir / "out" / "quantization_report.json"), before) << "the existing model is untouched";
+  EXPECT_EQ(quantize("--overwrite --damp 0.02").status, 0);
+  EXPECT_NE(test::read_text(dir / "out" / "quantize_config.json").find("0.02"), std::string::npos);
+}
+
+TEST(Cli, HelpDocumentsEveryQuantizeOption) {
+  const auto r = run_command(cli() + " quantize --help");
+  EXPECT_EQ(r.status, 0);
+  for (const char* opt : {"--model", "--calib", "--out", "--nsamples", "--seqlen", "--seed", "--damp", "--block-size",
+                          "--block-scales", "--desc-act", "--no-true-sequential", "--no-fuse-scales", "--exclude",
+                          "--act-dtype", "--compute", "--hessian-dtype", "--dtype", "--max-shard-size", "--overwrite",
+                          "--threads", "--quiet"})
+    EXPECT_NE(r.output.find(opt), std::string::npos) << opt;
+}
+
 TEST(Cli, HelpDocumentsEveryRtnOption) {
   const auto r = run_command(cli() + " rtn --help");
   EXPECT_EQ(r.status, 0);
