@@ -7,15 +7,22 @@
 
 namespace fp4gptq::calib {
 
-ActivationStore::ActivationStore(numeric::DType dtype, int64_t rows, int64_t width)
-    : dtype_(dtype), rows_(rows), width_(width) {
+ActivationStore::ActivationStore(numeric::DType dtype, int64_t rows, int64_t width) { reset(dtype, rows, width); }
+
+void ActivationStore::reset(numeric::DType dtype, int64_t rows, int64_t width) {
+  dtype_ = dtype;
+  rows_ = rows;
+  width_ = width;
   const size_t n = static_cast<size_t>(rows * width);
-  if (dtype == numeric::DType::BF16)
+  if (dtype == numeric::DType::BF16) {
     bf16_.resize(n);
-  else if (dtype == numeric::DType::F32)
+    f32_.clear();
+  } else if (dtype == numeric::DType::F32) {
     f32_.resize(n);
-  else
+    bf16_.clear();
+  } else {
     throw Error("activation dtype must be bfloat16 or float32");
+  }
 }
 
 void ActivationStore::store(int64_t row0, int64_t rows, const float* x) {

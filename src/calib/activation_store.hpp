@@ -12,6 +12,8 @@ class ActivationStore {
  public:
   ActivationStore() = default;
   ActivationStore(numeric::DType dtype, int64_t rows, int64_t width);
+  // Re-shapes the store, keeping its memory (pages already faulted in) when it is large enough.
+  void reset(numeric::DType dtype, int64_t rows, int64_t width);
 
   void store(int64_t row0, int64_t rows, const float* x);  // rounds to bf16 when the store is bf16
   void load(int64_t row0, int64_t rows, float* out) const;

@@ -69,8 +69,14 @@ void HessianAccumulator::add_bf16(const uint16_t* x, int64_t rows, const uint8_t
     }
     if (n == 0) continue;
     if (dtype_ == HessianDType::F32) {
-      // Full XᵀX (both triangles) through oneDNN; the upper triangle stays the authoritative one.
-      linalg::bf16_gemm(/*trans_a=*/true, /*trans_b=*/false, dim_, dim_, n, rows_ptr, rows_ptr, sum32_.data(), /*accumulate=*/true);
+      // XᵀX through oneDNN, upper triangle only: column block j gets rows [0, end_j) — a symmetric rank-k
+      // update in blocks, (B+1)/(2B) of the full product's work for B blocks.
+      const int64_t blocks = std::clamp<int64_t>(dim_ / 128, 1, 8);
+      for (int64_t b = 0; b < blocks; ++b) {
+        const int64_t c0 = dim_ * b / blocks, c1 = dim_ * (b + 1) / blocks;
+        linalg::bf16_gemm(c1, c1 - c0, n, {rows_ptr, 1, dim_}, {rows_ptr + c0, dim_, 1}, sum32_.data() + c0, dim_,
+                          /*accumulate=*/true);
+      }
       tokens_ += n;
     } else {
       f32.resize(static_cast<size_t>(n * dim_));

@@ -1,7 +1,8 @@
 #pragma once
 // Hessian accumulator of GPTQ: H = 2/N Σ x xᵀ over the calibration tokens (rows) a module sees, padding rows
 // excluded (DESIGN §5). The sum is accumulated as a symmetric rank-k update (OpenBLAS ssyrk/dsyrk) for FP32
-// rows, or a oneDNN bf16 matmul with FP32 accumulation for bf16 rows, and scaled by 2/N once at the end.
+// rows, or blocked oneDNN bf16 matmuls with FP32 accumulation over the upper triangle for bf16 rows, and scaled
+// by 2/N once at the end.
 // Modules sharing an input (q/k/v; gate/up) share one accumulator.
 #include <cstdint>
 #include <vector>

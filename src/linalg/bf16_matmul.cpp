@@ -10,8 +10,8 @@ namespace fp4gptq::linalg {
 
 namespace {
 
-using tag = dnnl::memory::format_tag;
 using dt = dnnl::memory::data_type;
+using dims = dnnl::memory::dims;
 
 struct Engine {
   dnnl::engine engine{dnnl::engine::kind::cpu, 0};
@@ -22,11 +22,14 @@ Engine& engine() {
   return e;
 }
 
+using Key = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, bool>;
+
 // oneDNN 2.x API: matmul::desc + primitive_desc(desc, attr, engine).
-dnnl::matmul make_matmul(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, bool accumulate) {
-  const dnnl::memory::desc a_md({m, k}, dt::bf16, trans_a ? tag::ba : tag::ab);
-  const dnnl::memory::desc b_md({k, n}, dt::bf16, trans_b ? tag::ba : tag::ab);
-  const dnnl::memory::desc c_md({m, n}, dt::f32, tag::ab);
+dnnl::matmul make_matmul(const Key& key) {
+  const auto [m, n, k, ars, acs, brs, bcs, ldc, accumulate] = key;
+  const dnnl::memory::desc a_md(dims{m, k}, dt::bf16, dims{ars, acs});
+  const dnnl::memory::desc b_md(dims{k, n}, dt::bf16, dims{brs, bcs});
+  const dnnl::memory::desc c_md(dims{m, n}, dt::f32, dims{ldc, 1});
   dnnl::primitive_attr attr;
   if (accumulate) {
     dnnl::post_ops ops;
@@ -39,25 +42,31 @@ dnnl::matmul make_matmul(bool trans_a, bool trans_b, int64_t m, int64_t n, int64
 
 }  // namespace
 
-void bf16_gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const uint16_t* a, const uint16_t* b,
-               float* c, bool accumulate) {
+void bf16_gemm(int64_t m, int64_t n, int64_t k, Bf16View a, Bf16View b, float* c, int64_t ldc, bool accumulate) {
   if (m == 0 || n == 0) return;
   static std::mutex mu;
-  static std::map<std::tuple<bool, bool, int64_t, int64_t, int64_t, bool>, dnnl::matmul> cache;
+  static std::map<Key, dnnl::matmul> cache;
+  const Key key{m, n, k, a.row_stride, a.col_stride, b.row_stride, b.col_stride, ldc, accumulate};
   dnnl::matmul prim;
   {
     std::lock_guard<std::mutex> lock(mu);
-    auto key = std::make_tuple(trans_a, trans_b, m, n, k, accumulate);
     auto it = cache.find(key);
-    if (it == cache.end()) it = cache.emplace(key, make_matmul(trans_a, trans_b, m, n, k, accumulate)).first;
+    if (it == cache.end()) it = cache.emplace(key, make_matmul(key)).first;
     prim = it->second;
   }
   auto& e = engine();
-  const dnnl::memory a_mem({{m, k}, dt::bf16, trans_a ? tag::ba : tag::ab}, e.engine, const_cast<uint16_t*>(a));
-  const dnnl::memory b_mem({{k, n}, dt::bf16, trans_b ? tag::ba : tag::ab}, e.engine, const_cast<uint16_t*>(b));
-  const dnnl::memory c_mem({{m, n}, dt::f32, tag::ab}, e.engine, c);
+  const dnnl::memory a_mem({dims{m, k}, dt::bf16, dims{a.row_stride, a.col_stride}}, e.engine, const_cast<uint16_t*>(a.data));
+  const dnnl::memory b_mem({dims{k, n}, dt::bf16, dims{b.row_stride, b.col_stride}}, e.engine, const_cast<uint16_t*>(b.data));
+  const dnnl::memory c_mem({dims{m, n}, dt::f32, dims{ldc, 1}}, e.engine, c);
   prim.execute(e.stream, {{DNNL_ARG_SRC, a_mem}, {DNNL_ARG_WEIGHTS, b_mem}, {DNNL_ARG_DST, c_mem}});
   e.stream.wait();
+}
+
+void bf16_gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const uint16_t* a, const uint16_t* b,
+               float* c, bool accumulate) {
+  const Bf16View av = trans_a ? Bf16View{a, 1, m} : Bf16View{a, k, 1};
+  const Bf16View bv = trans_b ? Bf16View{b, 1, k} : Bf16View{b, n, 1};
+  bf16_gemm(m, n, k, av, bv, c, n, accumulate);
 }
 
 }  // namespace fp4gptq::linalg

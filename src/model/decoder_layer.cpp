@@ -37,11 +37,12 @@ void DecoderLayer::attention(const float* xn, const std::vector<int64_t>& seq_le
   int64_t rows = 0;
   for (auto l : seq_lens) rows += l;
   const int64_t nh = c_.num_attention_heads, nkv = c_.num_key_value_heads, hd = c_.head_dim;
-  std::vector<float> q(static_cast<size_t>(rows * nh * hd)), k(static_cast<size_t>(rows * nkv * hd)),
-      v(static_cast<size_t>(rows * nkv * hd));
-  lin("self_attn.q_proj").forward(xn, rows, q.data());
-  lin("self_attn.k_proj").forward(xn, rows, k.data());
-  lin("self_attn.v_proj").forward(xn, rows, v.data());
+  thread_local std::vector<float> q, k, v;  // per-thread scratch: pages stay mapped between calls
+  q.resize(static_cast<size_t>(rows * nh * hd));
+  k.resize(static_cast<size_t>(rows * nkv * hd));
+  v.resize(k.size());
+  Linear::forward_shared(xn, rows, {{&lin("self_attn.q_proj"), q.data()}, {&lin("self_attn.k_proj"), k.data()},
+                                    {&lin("self_attn.v_proj"), v.data()}});
   if (!q_norm_.empty()) {  // Qwen3: RMSNorm over each head before RoPE
     rms_norm(q.data(), rows * nh, hd, q_norm_.data(), c_.rms_norm_eps, q.data());
     rms_norm(k.data(), rows * nkv, hd, k_norm_.data(), c_.rms_norm_eps, k.data());
@@ -67,9 +68,10 @@ void DecoderLayer::post_norm(const float* h, int64_t rows, float* y) const {
 
 void DecoderLayer::mlp_act(const float* yn, int64_t rows, float* act) const {
   const auto& gate = lin("mlp.gate_proj");
-  std::vector<float> g(static_cast<size_t>(rows * gate.out())), u(g.size());
-  gate.forward(yn, rows, g.data());
-  lin("mlp.up_proj").forward(yn, rows, u.data());
+  thread_local std::vector<float> g, u;
+  g.resize(static_cast<size_t>(rows * gate.out()));
+  u.resize(g.size());
+  Linear::forward_shared(yn, rows, {{&gate, g.data()}, {&lin("mlp.up_proj"), u.data()}});
   silu_mul(g.data(), u.data(), static_cast<int64_t>(g.size()), act);
 }
 

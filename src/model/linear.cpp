@@ -18,14 +18,31 @@ void Linear::set_weight(const float* w) {
 
 void Linear::set_bias(const float* b) { bias_.assign(b, b + out_); }
 
+namespace {
+// x as bf16 in a per-thread buffer that keeps its pages between calls.
+const uint16_t* to_bf16_scratch(const float* x, size_t n) {
+  thread_local std::vector<uint16_t> xb;
+  xb.resize(n);
+  numeric::f32_to_bf16(x, xb.data(), n);
+  return xb.data();
+}
+}  // namespace
+
 void Linear::forward(const float* x, int64_t rows, float* y) const {
-  if (compute_ == Compute::F32) {
+  run(x, compute_ == Compute::BF16 ? to_bf16_scratch(x, static_cast<size_t>(rows * in_)) : nullptr, rows, y);
+}
+
+void Linear::forward_shared(const float* x, int64_t rows, std::initializer_list<std::pair<const Linear*, float*>> outs) {
+  const Linear& first = *outs.begin()->first;
+  const uint16_t* xb = first.compute_ == Compute::BF16 ? to_bf16_scratch(x, static_cast<size_t>(rows * first.in_)) : nullptr;
+  for (const auto& [l, y] : outs) l->run(x, xb, rows, y);
+}
+
+void Linear::run(const float* x, const uint16_t* xb, int64_t rows, float* y) const {
+  if (compute_ == Compute::F32)
     linalg::sgemm(false, true, rows, out_, in_, 1.0f, x, in_, w32_.data(), in_, 0.0f, y, out_);
-  } else {
-    std::vector<uint16_t> xb(static_cast<size_t>(rows * in_));
-    numeric::f32_to_bf16(x, xb.data(), xb.size());
-    linalg::bf16_gemm(false, true, rows, out_, in_, xb.data(), w16_.data(), y, false);
-  }
+  else
+    linalg::bf16_gemm(false, true, rows, out_, in_, xb, w16_.data(), y, false);
   if (!bias_.empty())
     for (int64_t r = 0; r < rows; ++r)
       for (int64_t o = 0; o < out_; ++o) y[r * out_ + o] += bias_[o];

@@ -6,6 +6,7 @@
 
 #include "fp4gptq/error.hpp"
 #include "linalg/blas.hpp"
+#include "numeric/fast_exp.hpp"
 #include "numeric/simd.hpp"
 
 namespace fp4gptq::model {
@@ -22,8 +23,24 @@ FP4GPTQ_SIMD_CLONES void rms_norm(const float* x, int64_t rows, int64_t n, const
 }
 
 FP4GPTQ_SIMD_CLONES void silu_mul(const float* gate, const float* up, int64_t n, float* out) {
-  for (int64_t i = 0; i < n; ++i) out[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+  for (int64_t i = 0; i < n; ++i) out[i] = gate[i] / (1.0f + numeric::fast_exp(-gate[i])) * up[i];
 }
+
+namespace {
+
+// In-place softmax of row[0..n), zeros in row[n..len) (the causal mask).
+FP4GPTQ_SIMD_CLONES void masked_softmax(float* row, int64_t n, int64_t len) {
+  float mx = row[0];
+  for (int64_t j = 1; j < n; ++j) mx = row[j] > mx ? row[j] : mx;
+  for (int64_t j = 0; j < n; ++j) row[j] = numeric::fast_exp(row[j] - mx);
+  float sum = 0.0f;
+  for (int64_t j = 0; j < n; ++j) sum += row[j];
+  const float inv = 1.0f / sum;
+  for (int64_t j = 0; j < n; ++j) row[j] *= inv;
+  for (int64_t j = n; j < len; ++j) row[j] = 0.0f;
+}
+
+}  // namespace
 
 RopeTable::RopeTable(const ModelConfig& c, int64_t max_positions) : dim_(c.head_dim), max_pos_(max_positions) {
   const int64_t half = dim_ / 2;
@@ -84,26 +101,24 @@ void RopeTable::apply(float* x, int64_t rows, int64_t heads, int64_t pos0) const
 
 void causal_attention(const float* q, const float* k, const float* v, int64_t len, int64_t heads, int64_t kv_heads,
                       int64_t head_dim, float* out) {
-  const int64_t group = heads / kv_heads;
+  // Query blocks of 128 rows see only the keys up to their last row, so the masked half of the score
+  // matrix is (mostly) never computed.
+  constexpr int64_t kBlock = 128;
+  const int64_t group = heads / kv_heads, ldq = heads * head_dim, ldk = kv_heads * head_dim;
   const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
-  std::vector<float> scores(static_cast<size_t>(len * len));
+  thread_local std::vector<float> scores;
+  scores.resize(static_cast<size_t>(std::min(kBlock, len) * len));
   for (int64_t h = 0; h < heads; ++h) {
     const int64_t g = h / group;
-    // scores = q_h · k_gᵀ · scale   (rows strided by heads·head_dim)
-    linalg::sgemm(false, true, len, len, head_dim, scale, q + h * head_dim, heads * head_dim, k + g * head_dim,
-                  kv_heads * head_dim, 0.0f, scores.data(), len);
-    for (int64_t i = 0; i < len; ++i) {
-      float* row = &scores[i * len];
-      float m = row[0];
-      for (int64_t j = 1; j <= i; ++j) m = std::max(m, row[j]);
-      float sum = 0.0f;
-      for (int64_t j = 0; j <= i; ++j) sum += row[j] = std::exp(row[j] - m);
-      const float inv = 1.0f / sum;
-      for (int64_t j = 0; j <= i; ++j) row[j] *= inv;
-      std::fill(row + i + 1, row + len, 0.0f);  // causal mask
+    for (int64_t r0 = 0; r0 < len; r0 += kBlock) {
+      const int64_t r1 = std::min(r0 + kBlock, len), m = r1 - r0;
+      // scores[m, r1] = q[r0:r1, h] · k[0:r1, g]ᵀ · scale
+      linalg::sgemm(false, true, m, r1, head_dim, scale, q + r0 * ldq + h * head_dim, ldq, k + g * head_dim, ldk, 0.0f,
+                    scores.data(), r1);
+      for (int64_t i = 0; i < m; ++i) masked_softmax(&scores[i * r1], r0 + i + 1, r1);  // causal: keys 0..r0+i
+      linalg::sgemm(false, false, m, head_dim, r1, 1.0f, scores.data(), r1, v + g * head_dim, ldk, 0.0f,
+                    out + r0 * ldq + h * head_dim, ldq);
     }
-    linalg::sgemm(false, false, len, head_dim, len, 1.0f, scores.data(), len, v + g * head_dim, kv_heads * head_dim,
-                  0.0f, out + h * head_dim, heads * head_dim);
   }
 }
 

@@ -120,12 +120,17 @@ class Driver {
     }
   }
 
-  ActivationStore new_store(int64_t width) const { return ActivationStore(o_.act_dtype, tokens_, width); }
+  // Stores are re-shaped, not re-allocated, so their pages stay faulted in from layer to layer.
+  ActivationStore& reset(ActivationStore& s, int64_t width) const {
+    s.reset(o_.act_dtype, tokens_, width);
+    return s;
+  }
 
-  // The forward stages (DecoderLayer's), each from one store to the next, timed as forward.
-  ActivationStore stage_input_norm(const model::DecoderLayer& layer) {
+  // The forward stages (DecoderLayer's), each from one store to the next, timed as forward. The input norm
+  // and the post-attention norm share one store: the first is consumed before the second is made.
+  ActivationStore& stage_input_norm(const model::DecoderLayer& layer) {
     const auto t = Clock::now();
-    auto xn = new_store(c_.hidden_size);
+    auto& xn = reset(norm_, c_.hidden_size);
     std::vector<float> y;
     each_chunk(x_, [&](const Chunk& ch, const std::vector<float>& x) {
       y.resize(x.size());
@@ -136,16 +141,16 @@ class Driver {
     return xn;
   }
 
-  ActivationStore stage_attention(const model::DecoderLayer& layer, const ActivationStore& xn) {
+  ActivationStore& stage_attention(const model::DecoderLayer& layer, const ActivationStore& xn) {
     const auto t = Clock::now();
     const int64_t width = c_.num_attention_heads * c_.head_dim;
-    auto attn = new_store(width);
+    auto& attn = reset(attn_, width);
     std::vector<float> y;
     each_chunk(xn, [&](const Chunk& ch, const std::vector<float>& x) {
       y.resize(static_cast<size_t>(ch.rows * width));
       layer.attention(x.data(), ch.seq_lens, *rope_, y.data());
       attn.store(ch.row0, ch.rows, y.data());
-      for (const auto len : ch.seq_lens) split_.forward_flops += 4.0 * len * len * width;
+      for (const auto len : ch.seq_lens) split_.forward_flops += 2.0 * len * len * width;  // causal half
     });
     split_.forward_flops += 2.0 * tokens_ * c_.hidden_size * (width + 2 * c_.num_key_value_heads * c_.head_dim);
     split_.forward_s += since(t);
@@ -153,9 +158,9 @@ class Driver {
   }
 
   // h = x + o(attn) (kept in x_) and the post-attention norm of it.
-  ActivationStore stage_post_attention(const model::DecoderLayer& layer, const ActivationStore& attn) {
+  ActivationStore& stage_post_attention(const model::DecoderLayer& layer, const ActivationStore& attn) {
     const auto t = Clock::now();
-    auto yn = new_store(c_.hidden_size);
+    auto& yn = reset(norm_, c_.hidden_size);
     std::vector<float> x, h, y;
     each_chunk(attn, [&](const Chunk& ch, const std::vector<float>& a) {
       x.resize(static_cast<size_t>(ch.rows * c_.hidden_size));
@@ -172,9 +177,9 @@ class Driver {
     return yn;
   }
 
-  ActivationStore stage_mlp_act(const model::DecoderLayer& layer, const ActivationStore& yn, int64_t inter) {
+  ActivationStore& stage_mlp_act(const model::DecoderLayer& layer, const ActivationStore& yn, int64_t inter) {
     const auto t = Clock::now();
-    auto act = new_store(inter);
+    auto& act = reset(act_, inter);
     std::vector<float> y;
     each_chunk(yn, [&](const Chunk& ch, const std::vector<float>& x) {
       y.resize(static_cast<size_t>(ch.rows * inter));
@@ -209,19 +214,16 @@ class Driver {
 
   void run_layer_sequential(const model::LayerPlan& lp, model::DecoderLayer& layer) {
     progress_.note(fmt::format("layer {} group attn.qkv", lp.index));
-    auto xn = stage_input_norm(layer);
+    const auto& xn = stage_input_norm(layer);
     quantize_group(lp, layer, SeqGroup::AttnQKV, xn);
     progress_.note(fmt::format("layer {} group attn.o", lp.index));
-    auto attn = stage_attention(layer, xn);
-    xn = {};
+    const auto& attn = stage_attention(layer, xn);
     quantize_group(lp, layer, SeqGroup::AttnO, attn);
     progress_.note(fmt::format("layer {} group mlp.gate_up", lp.index));
-    auto yn = stage_post_attention(layer, attn);
-    attn = {};
+    const auto& yn = stage_post_attention(layer, attn);
     quantize_group(lp, layer, SeqGroup::MlpGateUp, yn);
     progress_.note(fmt::format("layer {} group mlp.down", lp.index));
-    auto act = stage_mlp_act(layer, yn, mlp_width(lp));
-    yn = {};
+    const auto& act = stage_mlp_act(layer, yn, mlp_width(lp));
     quantize_group(lp, layer, SeqGroup::MlpDown, act);
     stage_mlp_out(layer, act);
   }
@@ -230,24 +232,27 @@ class Driver {
   // then the layer run again with its quantized weights for the next layer's inputs.
   void run_layer_at_once(const model::LayerPlan& lp, model::DecoderLayer& layer) {
     const ActivationStore x0 = x_;
-    auto xn = stage_input_norm(layer);
-    auto attn = stage_attention(layer, xn);
-    auto yn = stage_post_attention(layer, attn);
-    auto act = stage_mlp_act(layer, yn, mlp_width(lp));
-    quantize_group(lp, layer, SeqGroup::AttnQKV, xn);
-    quantize_group(lp, layer, SeqGroup::AttnO, attn);
-    quantize_group(lp, layer, SeqGroup::MlpGateUp, yn);
-    quantize_group(lp, layer, SeqGroup::MlpDown, act);
+    // The input norm's store is reused by the post-attention norm, so the [q,k,v] group is solved first.
+    const auto& xn = stage_input_norm(layer);
+    quantize_group(lp, layer, SeqGroup::AttnQKV, xn, /*apply=*/false);
+    const auto& attn = stage_attention(layer, xn);
+    quantize_group(lp, layer, SeqGroup::AttnO, attn, false);
+    const auto& yn = stage_post_attention(layer, attn);
+    const auto& act = stage_mlp_act(layer, yn, mlp_width(lp));
+    quantize_group(lp, layer, SeqGroup::MlpGateUp, yn, false);
+    quantize_group(lp, layer, SeqGroup::MlpDown, act, false);
+    for (auto& [module, w] : pending_) layer.linear(module).set_weight(w.data());
+    pending_.clear();
     x_ = x0;
-    xn = stage_input_norm(layer);
-    attn = stage_attention(layer, xn);
-    yn = stage_post_attention(layer, attn);
-    act = stage_mlp_act(layer, yn, mlp_width(lp));
-    stage_mlp_out(layer, act);
+    const auto& attn_q = stage_attention(layer, stage_input_norm(layer));
+    stage_mlp_act(layer, stage_post_attention(layer, attn_q), mlp_width(lp));
+    stage_mlp_out(layer, act_);
   }
 
   // Hessians (one per distinct input), then GPTQ for every quantized Linear of group g, whose inputs are `in`.
-  void quantize_group(const model::LayerPlan& lp, model::DecoderLayer& layer, SeqGroup g, const ActivationStore& in) {
+  // apply = false: the quantized weights wait in pending_ until every group of the layer is solved.
+  void quantize_group(const model::LayerPlan& lp, model::DecoderLayer& layer, SeqGroup g, const ActivationStore& in,
+                      bool apply = true) {
     std::vector<const model::PlannedLinear*> mods;
     for (const auto& m : lp.linears)
       if (m.group == g) {
@@ -305,7 +310,10 @@ class Driver {
       write_input_amax(out_, m->module, input_amax);
       written_.insert(m->weight());
       round_to(r.q.dequant, o_.dtype);
-      layer.linear(m->module).set_weight(r.q.dequant.data());
+      if (apply)
+        layer.linear(m->module).set_weight(r.q.dequant.data());
+      else
+        pending_[m->module] = std::move(r.q.dequant);
       split_.io_s += since(t);
 
       ++summary_.modules;
@@ -336,7 +344,8 @@ class Driver {
   Progress progress_;
   std::unique_ptr<model::RopeTable> rope_;
   int64_t longest_ = 0, tokens_ = 0;
-  ActivationStore x_;
+  ActivationStore x_, norm_, attn_, act_;
+  std::map<std::string, std::vector<float>> pending_;
   std::set<std::string> written_;
   nlohmann::ordered_json modules_ = nlohmann::ordered_json::object(), skipped_ = nlohmann::ordered_json::object();
   QuantizeSummary summary_;

@@ -63,3 +63,24 @@ TEST(E2M1, QuantizeValueUsesATrueDivisionAndPositiveZero) {
 
 }  // namespace
 }  // namespace fp4gptq::numeric
+
+#include "numeric/fast_exp.hpp"
+
+namespace fp4gptq::numeric {
+namespace {
+
+TEST(FastExp, RelativeErrorBelow2e7AndClamped) {
+  double worst = 0;
+  for (double x = -87.0; x <= 88.0; x += 0.0137) {
+    const double e = std::exp(x);
+    worst = std::max(worst, std::fabs(fast_exp(static_cast<float>(x)) - std::exp(static_cast<double>(static_cast<float>(x)))) / e);
+  }
+  EXPECT_LT(worst, 2e-7);
+  EXPECT_EQ(fast_exp(0.0f), 1.0f);
+  EXPECT_TRUE(std::isfinite(fast_exp(1000.0f)));
+  EXPECT_GE(fast_exp(-1000.0f), 0.0f);
+  EXPECT_LT(fast_exp(-1000.0f), 1e-37f);
+}
+
+}  // namespace
+}  // namespace fp4gptq::numeric
