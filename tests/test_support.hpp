@@ -83,6 +83,24 @@ inline CommandResult run_command(const std::string& cmd) {
 }
 inline std::string cli() { return FP4GPTQ_CLI; }
 
+// A small dense model every end-to-end test can afford: 2 layers, hidden 64, intermediate 96, 4/2 heads of
+// 16, vocab 128 (all multiples of 16, so every Linear is quantizable).
+inline tools::TinyModelOptions tiny_dense(const char* arch) {
+  tools::TinyModelOptions o;
+  o.arch = arch;
+  o.layers = 2;
+  o.hidden = 64;
+  o.intermediate = 96;
+  o.heads = 4;
+  o.kv_heads = 2;
+  o.head_dim = 16;
+  o.vocab = 128;
+  o.experts = 4;
+  o.moe_intermediate = 32;
+  o.calib_samples = 1;
+  return o;
+}
+
 inline std::string read_text(const fs::path& p) {
   std::ifstream f(p, std::ios::binary);
   return std::string(std::istreambuf_iterator<char>(f), {});

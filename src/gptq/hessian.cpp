@@ -14,14 +14,24 @@ namespace {
 
 constexpr int64_t kChunkRows = 2048;  // rows per update: bounds the temporary copies
 
-// Copies the kept rows of x[first, first+count) into out; returns how many.
-template <typename T>
-int64_t gather_kept(const T* x, int64_t dim, int64_t first, int64_t count, const uint8_t* keep, std::vector<T>& out) {
-  out.resize(static_cast<size_t>(count * dim));
-  int64_t n = 0;
-  for (int64_t r = first; r < first + count; ++r)
-    if (keep[r]) std::memcpy(&out[static_cast<size_t>(n++ * dim)], x + r * dim, static_cast<size_t>(dim) * sizeof(T));
-  return n;
+// Calls fn(rows, n) for each chunk of at most kChunkRows rows of x [total, dim], with the padding rows
+// (keep[r] == 0) left out by copying the kept ones together.
+template <typename T, typename F>
+void for_kept_chunks(const T* x, int64_t total, int64_t dim, const uint8_t* keep, F&& fn) {
+  std::vector<T> kept;
+  for (int64_t first = 0; first < total; first += kChunkRows) {
+    const int64_t count = std::min(kChunkRows, total - first);
+    const T* rows = x + first * dim;
+    int64_t n = count;
+    if (keep) {
+      kept.resize(static_cast<size_t>(count * dim));
+      n = 0;
+      for (int64_t r = first; r < first + count; ++r)
+        if (keep[r]) std::memcpy(&kept[static_cast<size_t>(n++ * dim)], x + r * dim, static_cast<size_t>(dim) * sizeof(T));
+      rows = kept.data();
+    }
+    if (n > 0) fn(rows, n);
+  }
 }
 
 }  // namespace
@@ -35,55 +45,36 @@ HessianAccumulator::HessianAccumulator(int64_t dim, HessianDType dtype) : dim_(d
 }
 
 void HessianAccumulator::add(const float* x, int64_t rows, const uint8_t* keep) {
-  std::vector<float> kept;
   std::vector<double> wide;
-  for (int64_t first = 0; first < rows; first += kChunkRows) {
-    const int64_t count = std::min(kChunkRows, rows - first);
-    const float* rows_ptr = x + first * dim_;
-    int64_t n = count;
-    if (keep) {
-      n = gather_kept(x, dim_, first, count, keep, kept);
-      rows_ptr = kept.data();
-    }
-    if (n == 0) continue;
+  for_kept_chunks(x, rows, dim_, keep, [&](const float* r, int64_t n) {
     if (dtype_ == HessianDType::F32) {
-      linalg::ssyrk_upper_ata(dim_, n, 1.0f, rows_ptr, dim_, 1.0f, sum32_.data(), dim_);
+      linalg::ssyrk_upper_ata(dim_, n, 1.0f, r, dim_, 1.0f, sum32_.data(), dim_);
     } else {
-      wide.assign(rows_ptr, rows_ptr + n * dim_);
+      wide.assign(r, r + n * dim_);
       linalg::dsyrk_upper_ata(dim_, n, 1.0, wide.data(), dim_, 1.0, sum64_.data(), dim_);
     }
     tokens_ += n;
-  }
+  });
 }
 
 void HessianAccumulator::add_bf16(const uint16_t* x, int64_t rows, const uint8_t* keep) {
-  std::vector<uint16_t> kept;
   std::vector<float> f32;
-  for (int64_t first = 0; first < rows; first += kChunkRows) {
-    const int64_t count = std::min(kChunkRows, rows - first);
-    const uint16_t* rows_ptr = x + first * dim_;
-    int64_t n = count;
-    if (keep) {
-      n = gather_kept(x, dim_, first, count, keep, kept);
-      rows_ptr = kept.data();
-    }
-    if (n == 0) continue;
-    if (dtype_ == HessianDType::F32) {
-      // XᵀX through oneDNN, upper triangle only: column block j gets rows [0, end_j) — a symmetric rank-k
-      // update in blocks, (B+1)/(2B) of the full product's work for B blocks.
-      const int64_t blocks = std::clamp<int64_t>(dim_ / 128, 1, 8);
-      for (int64_t b = 0; b < blocks; ++b) {
-        const int64_t c0 = dim_ * b / blocks, c1 = dim_ * (b + 1) / blocks;
-        linalg::bf16_gemm(c1, c1 - c0, n, {rows_ptr, 1, dim_}, {rows_ptr + c0, dim_, 1}, sum32_.data() + c0, dim_,
-                          /*accumulate=*/true);
-      }
-      tokens_ += n;
-    } else {
+  for_kept_chunks(x, rows, dim_, keep, [&](const uint16_t* r, int64_t n) {
+    if (dtype_ == HessianDType::F64) {
       f32.resize(static_cast<size_t>(n * dim_));
-      numeric::bf16_to_f32(rows_ptr, f32.data(), f32.size());
+      numeric::bf16_to_f32(r, f32.data(), f32.size());
       add(f32.data(), n);
+      return;
     }
-  }
+    // XᵀX through oneDNN, upper triangle only: column block j gets rows [0, end_j) — a symmetric rank-k
+    // update in blocks, (B+1)/(2B) of the full product's work for B blocks.
+    const int64_t blocks = std::clamp<int64_t>(dim_ / 128, 1, 8);
+    for (int64_t b = 0; b < blocks; ++b) {
+      const int64_t c0 = dim_ * b / blocks, c1 = dim_ * (b + 1) / blocks;
+      linalg::bf16_gemm(c1, c1 - c0, n, {r, 1, dim_}, {r + c0, dim_, 1}, sum32_.data() + c0, dim_, /*accumulate=*/true);
+    }
+    tokens_ += n;
+  });
 }
 
 std::vector<float> HessianAccumulator::hessian() const {

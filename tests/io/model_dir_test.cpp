@@ -11,16 +11,8 @@ namespace {
 namespace fs = std::filesystem;
 
 tools::TinyModelOptions small(int shards) {
-  tools::TinyModelOptions o;
-  o.layers = 2;
-  o.hidden = 32;
-  o.intermediate = 64;
-  o.heads = 2;
-  o.kv_heads = 1;
-  o.head_dim = 16;
-  o.vocab = 64;
+  auto o = test::tiny_dense("Qwen3ForCausalLM");
   o.shards = shards;
-  o.calib_samples = 2;
   return o;
 }
 

@@ -20,15 +20,7 @@ struct Case {
 void PrintTo(const Case& c, std::ostream* os) { *os << c.label; }
 
 tools::TinyModelOptions tiny(const char* arch) {
-  tools::TinyModelOptions o;
-  o.arch = arch;
-  o.layers = 2;
-  o.hidden = 64;
-  o.intermediate = 96;
-  o.heads = 4;
-  o.kv_heads = 2;
-  o.head_dim = 16;
-  o.vocab = 128;
+  auto o = test::tiny_dense(arch);
   o.calib_samples = 12;
   o.calib_seqlen = 48;
   return o;

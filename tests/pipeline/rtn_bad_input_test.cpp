@@ -14,13 +14,7 @@ namespace fs = std::filesystem;
 class RtnBadInput : public ::testing::Test {
  protected:
   void SetUp() override {
-    tools::TinyModelOptions m;
-    m.layers = 2;
-    m.hidden = 64;
-    m.intermediate = 96;
-    m.vocab = 64;
-    m.calib_samples = 1;
-    tools::make_tiny_model(model(), m);
+    tools::make_tiny_model(model(), test::tiny_dense("Qwen3ForCausalLM"));
     opts.model_dir = model();
     opts.out_dir = dir / "out";
     opts.quiet = true;

@@ -30,21 +30,7 @@ struct Case {
   RtnOptions rtn;
 };
 
-tools::TinyModelOptions tiny(const char* arch) {
-  tools::TinyModelOptions o;
-  o.arch = arch;
-  o.layers = 2;
-  o.hidden = 64;
-  o.intermediate = 96;
-  o.heads = 4;
-  o.kv_heads = 2;
-  o.head_dim = 16;
-  o.vocab = 128;
-  o.experts = 4;
-  o.moe_intermediate = 32;
-  o.calib_samples = 1;
-  return o;
-}
+tools::TinyModelOptions tiny(const char* arch) { return test::tiny_dense(arch); }
 
 // RTN on top of the shared checks: each block scale is fp8(block_amax / (6·scale_2)) of the source (1.0 for
 // an all-zero block), and each code is the one nearest to the source weight.
