@@ -2,6 +2,7 @@
 
 #include <cblas.h>
 #include <lapacke.h>
+#include <omp.h>
 
 #include <algorithm>
 #include <thread>
@@ -94,6 +95,7 @@ void symmetrize_from_upper(double* a, int64_t n, int64_t lda) { symmetrize(a, n,
 void set_num_threads(int n) {
   g_threads = n > 0 ? n : static_cast<int>(std::thread::hardware_concurrency());
   openblas_set_num_threads(g_threads);
+  omp_set_num_threads(g_threads);  // oneDNN's CPU runtime
 }
 
 int num_threads() { return g_threads > 0 ? g_threads : static_cast<int>(std::thread::hardware_concurrency()); }

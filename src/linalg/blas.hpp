@@ -40,7 +40,7 @@ void transpose_back(const T* src, int64_t rows, int64_t cols, T* dst, const int6
 void symmetrize_from_upper(float* a, int64_t n, int64_t lda);
 void symmetrize_from_upper(double* a, int64_t n, int64_t lda);
 
-// Threads used by OpenBLAS (and by our own parallel loops); 0 = all cores.
+// Threads used by OpenBLAS, oneDNN (OpenMP) and our own parallel loops; 0 = all cores.
 void set_num_threads(int n);
 int num_threads();
 
