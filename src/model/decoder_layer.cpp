@@ -1,13 +1,26 @@
 #include "model/decoder_layer.hpp"
 
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
 #include "fp4gptq/error.hpp"
+#include "linalg/blas.hpp"
 
 namespace fp4gptq::model {
 
+void Routing::rows_of(int32_t e, std::vector<int64_t>& rows, std::vector<float>& w) const {
+  rows.clear();
+  w.clear();
+  for (size_t i = 0; i < experts.size(); ++i)
+    if (experts[i] == e) {
+      rows.push_back(static_cast<int64_t>(i) / k);
+      w.push_back(weights[i]);
+    }
+}
+
 DecoderLayer::DecoderLayer(const ModelConfig& config, const LayerPlan& plan, const io::ModelDir& dir, Compute compute)
-    : c_(config), prefix_("model.layers." + std::to_string(plan.index) + ".") {
-  if (plan.sparse)
-    throw Error("layer " + std::to_string(plan.index) + " is a mixture-of-experts layer; its forward pass is not supported yet");
+    : c_(config), prefix_("model.layers." + std::to_string(plan.index) + "."), sparse_(plan.sparse) {
   for (const auto& m : plan.linears) {
     Linear l(m.out, m.in, compute);
     l.set_weight(dir.tensor(m.weight()).read_f32().data());
@@ -16,6 +29,15 @@ DecoderLayer::DecoderLayer(const ModelConfig& config, const LayerPlan& plan, con
   }
   input_norm_ = dir.tensor(prefix_ + "input_layernorm.weight").read_f32();
   post_norm_ = dir.tensor(prefix_ + "post_attention_layernorm.weight").read_f32();
+  if (sparse_) {
+    router_ = dir.tensor(prefix_ + "mlp.gate.weight").read_f32();
+    for (int64_t e = 0; e < c_.num_experts; ++e) {
+      const std::string p = "mlp.experts." + std::to_string(e) + ".";
+      gate_.push_back(&linears_.at(p + "gate_proj"));
+      up_.push_back(&linears_.at(p + "up_proj"));
+      down_.push_back(&linears_.at(p + "down_proj"));
+    }
+  }
   if (dir.has(prefix_ + "self_attn.q_norm.weight")) {
     q_norm_ = dir.tensor(prefix_ + "self_attn.q_norm.weight").read_f32();
     k_norm_ = dir.tensor(prefix_ + "self_attn.k_norm.weight").read_f32();
@@ -81,18 +103,85 @@ void DecoderLayer::mlp_out(const float* h, const float* act, int64_t rows, float
   for (int64_t i = 0; i < n; ++i) out[i] += h[i];
 }
 
+Routing DecoderLayer::route(const float* yn, int64_t rows) const {
+  const int64_t E = c_.num_experts, k = c_.num_experts_per_tok;
+  std::vector<float> logits(static_cast<size_t>(rows * E));
+  linalg::sgemm(false, true, rows, E, c_.hidden_size, 1.0f, yn, c_.hidden_size, router_.data(), c_.hidden_size, 0.0f,
+                logits.data(), E);
+  Routing r;
+  r.k = k;
+  r.experts.resize(static_cast<size_t>(rows * k));
+  r.weights.resize(r.experts.size());
+  std::vector<int32_t> order(static_cast<size_t>(E));
+  for (int64_t t = 0; t < rows; ++t) {
+    float* l = &logits[t * E];
+    float mx = l[0];
+    for (int64_t e = 1; e < E; ++e) mx = std::max(mx, l[e]);
+    double sum = 0;
+    for (int64_t e = 0; e < E; ++e) sum += l[e] = std::exp(l[e] - mx);
+    for (int64_t e = 0; e < E; ++e) l[e] = static_cast<float>(l[e] / sum);
+    std::iota(order.begin(), order.end(), 0);
+    std::partial_sort(order.begin(), order.begin() + k, order.end(), [&](int32_t a, int32_t b) {
+      return l[a] > l[b] || (l[a] == l[b] && a < b);
+    });
+    float top = 0;
+    for (int64_t j = 0; j < k; ++j) top += l[order[j]];
+    for (int64_t j = 0; j < k; ++j) {
+      r.experts[t * k + j] = order[j];
+      r.weights[t * k + j] = c_.norm_topk_prob ? l[order[j]] / top : l[order[j]];
+    }
+  }
+  return r;
+}
+
+void DecoderLayer::expert_act(int64_t e, const float* x, int64_t n, float* act) const {
+  std::vector<float> g(static_cast<size_t>(n * gate_[e]->out())), u(g.size());
+  Linear::forward_shared(x, n, {{gate_[e], g.data()}, {up_[e], u.data()}});
+  silu_mul(g.data(), u.data(), static_cast<int64_t>(g.size()), act);
+}
+
+void DecoderLayer::expert_down(int64_t e, const float* act, int64_t n, float* y) const { down_[e]->forward(act, n, y); }
+
+void DecoderLayer::mlp(const float* yn, int64_t rows, float* out) const {
+  const int64_t H = c_.hidden_size;
+  if (!sparse_) {
+    std::vector<float> act(static_cast<size_t>(rows * lin("mlp.down_proj").in()));
+    mlp_act(yn, rows, act.data());
+    lin("mlp.down_proj").forward(act.data(), rows, out);
+    return;
+  }
+  // Tokens gathered per expert: one matmul per expert over its tokens, then the weighted scatter-add.
+  const auto routing = route(yn, rows);
+  std::fill(out, out + rows * H, 0.0f);
+  std::vector<int64_t> idx;
+  std::vector<float> w, x, act, y;
+  for (int32_t e = 0; e < c_.num_experts; ++e) {
+    routing.rows_of(e, idx, w);
+    if (idx.empty()) continue;
+    const auto n = static_cast<int64_t>(idx.size());
+    x.resize(static_cast<size_t>(n * H));
+    for (int64_t i = 0; i < n; ++i) std::copy(yn + idx[i] * H, yn + (idx[i] + 1) * H, &x[i * H]);
+    act.resize(static_cast<size_t>(n * gate_[e]->out()));
+    y.resize(x.size());
+    expert_act(e, x.data(), n, act.data());
+    expert_down(e, act.data(), n, y.data());
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t j = 0; j < H; ++j) out[idx[i] * H + j] += w[i] * y[i * H + j];
+  }
+}
+
 void DecoderLayer::forward(const float* x, const std::vector<int64_t>& seq_lens, const RopeTable& rope, float* out) const {
   int64_t rows = 0;
   for (auto l : seq_lens) rows += l;
   const int64_t H = c_.hidden_size;
   std::vector<float> xn(static_cast<size_t>(rows * H)), attn(static_cast<size_t>(rows * c_.num_attention_heads * c_.head_dim)),
-      h(static_cast<size_t>(rows * H)), act(static_cast<size_t>(rows * lin("mlp.down_proj").in()));
+      h(static_cast<size_t>(rows * H));
   input_norm(x, rows, xn.data());
   attention(xn.data(), seq_lens, rope, attn.data());
   attention_out(x, attn.data(), rows, h.data());
   post_norm(h.data(), rows, xn.data());
-  mlp_act(xn.data(), rows, act.data());
-  mlp_out(h.data(), act.data(), rows, out);
+  mlp(xn.data(), rows, out);
+  for (int64_t i = 0; i < rows * H; ++i) out[i] += h[i];
 }
 
 }  // namespace fp4gptq::model

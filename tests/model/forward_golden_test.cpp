@@ -58,6 +58,19 @@ TEST_P(ForwardGolden, Fp32MatchesEveryHiddenStateAndLogits) {
   EXPECT_LT(rel_diff(logits, g.logits), 1e-4);
 }
 
+TEST(ForwardGoldenMoe, Fp32MatchesEveryHiddenStateAndLogits) {
+  // Layers 0 and 2 sparse (8 experts, top-2, norm_topk_prob), layer 1 dense (mlp_only_layers), tied embeddings.
+  const auto g = load("tiny-qwen3moe");
+  const io::ModelDir dir(test::golden_dir() / "tiny-qwen3moe");
+  const auto plan = make_plan(ModelConfig::parse(dir.config(), "config.json"));
+  ASSERT_TRUE(plan.layers[0].sparse && !plan.layers[1].sparse && plan.layers[2].sparse);
+  std::vector<std::vector<float>> hidden;
+  const auto logits = forward_logits(dir, plan, g.ids, Compute::F32, [&](int64_t, const std::vector<float>& h) { hidden.push_back(h); });
+  ASSERT_EQ(hidden.size(), g.hidden.size());
+  for (size_t i = 0; i < hidden.size(); ++i) EXPECT_LT(rel_diff(hidden[i], g.hidden[i]), 1e-4) << "hidden." << i;
+  EXPECT_LT(rel_diff(logits, g.logits), 1e-4);
+}
+
 TEST_P(ForwardGolden, Bf16MatmulsMatchLogits) {
   const auto g = load(GetParam());
   const io::ModelDir dir(test::golden_dir() / GetParam());
