@@ -37,6 +37,8 @@ struct QuantizeConfig {
   std::string hessian_dtype = "f32";   // f32 | f64
   std::string dtype = "float16";       // output tensors: float16 | bfloat16
   std::string max_shard_size;          // e.g. "5GB"; empty: one main file
+  int64_t moe_min_tokens = -1;        // experts seeing fewer tokens fall back to RTN; -1: 10% of the expected share
+  bool moe_calibrate_all = false;      // every token into every expert's Hessians (outputs keep the real routing)
   int threads = 0;                     // 0: all cores
   bool quiet = false;                  // no progress on stderr
   std::filesystem::path work_dir = ".";  // where the checkpoint is built before save_quantized

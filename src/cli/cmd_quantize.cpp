@@ -38,6 +38,12 @@ Subcommand add_quantize(CLI::App& app) {
                 "each from the layer with the earlier groups quantized)");
   cmd->add_flag("--no-fuse-scales", *no_fuse, "Per-tensor scale_2 instead of one shared by q/k/v and by gate/up");
   cmd->add_option("--exclude", c->exclude, "Leave modules matching this regex unquantized (repeatable)");
+  cmd->add_option("--moe-min-tokens", c->moe_min_tokens,
+                  "MoE: an expert routed fewer calibration tokens falls back to round-to-nearest (flagged in the "
+                  "report); -1: 10% of an expert's expected share, tokens x top-k / experts")
+      ->capture_default_str();
+  cmd->add_flag("--moe-calibrate-all", c->moe_calibrate_all,
+                "MoE: accumulate every token into every expert's Hessians (outputs still use the real routing)");
   cmd->add_option("--act-dtype", c->act_dtype, "Calibration activations kept as bfloat16 or float32")->capture_default_str();
   cmd->add_option("--compute", c->compute, "Matmuls: bf16 (oneDNN, FP32 accumulation) or f32 (OpenBLAS)")->capture_default_str();
   cmd->add_option("--hessian-dtype", c->hessian_dtype, "Hessian accumulation: f32 or f64")->capture_default_str();

@@ -42,6 +42,8 @@ pipeline::QuantizeOptions options_of(const QuantizeConfig& c) {
   o.true_sequential = c.true_sequential;
   o.fuse_scales = c.fuse_scales;
   o.quiet = c.quiet;
+  o.moe_min_tokens = c.moe_min_tokens;
+  o.moe_calibrate_all = c.moe_calibrate_all;
   return o;
 }
 

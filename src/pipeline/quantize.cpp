@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <map>
+#include <optional>
 #include <set>
 
 #include "calib/activation_store.hpp"
@@ -221,6 +222,11 @@ class Driver {
     quantize_group(lp, layer, SeqGroup::AttnO, attn);
     progress_.note(fmt::format("layer {} group mlp.gate_up", lp.index));
     const auto& yn = stage_post_attention(layer, attn);
+    if (layer.sparse()) {
+      progress_.note(fmt::format("layer {} experts: [gate,up] then [down] of each", lp.index));
+      run_sparse_mlp(lp, layer, yn);
+      return;
+    }
     quantize_group(lp, layer, SeqGroup::MlpGateUp, yn);
     progress_.note(fmt::format("layer {} group mlp.down", lp.index));
     const auto& act = stage_mlp_act(layer, yn, mlp_width(lp));
@@ -231,6 +237,12 @@ class Driver {
   // --no-true-sequential: every group's inputs from the layer with its original weights, all groups solved,
   // then the layer run again with its quantized weights for the next layer's inputs.
   void run_layer_at_once(const model::LayerPlan& lp, model::DecoderLayer& layer) {
+    if (layer.sparse()) {  // experts are always calibrated from the layer with its attention quantized
+      if (!warned_sparse_at_once_) spdlog::warn("--no-true-sequential does not apply to mixture-of-experts layers");
+      warned_sparse_at_once_ = true;
+      run_layer_sequential(lp, layer);
+      return;
+    }
     const ActivationStore x0 = x_;
     // The input norm's store is reused by the post-attention norm, so the [q,k,v] group is solved first.
     const auto& xn = stage_input_norm(layer);
@@ -249,13 +261,11 @@ class Driver {
     stage_mlp_out(layer, act_);
   }
 
-  // Hessians (one per distinct input), then GPTQ for every quantized Linear of group g, whose inputs are `in`.
-  // apply = false: the quantized weights wait in pending_ until every group of the layer is solved.
-  void quantize_group(const model::LayerPlan& lp, model::DecoderLayer& layer, SeqGroup g, const ActivationStore& in,
-                      bool apply = true) {
+  // The quantized Linears of group g (optionally of one expert); the others are reported as skipped.
+  std::vector<const model::PlannedLinear*> group_modules(const model::LayerPlan& lp, SeqGroup g, int64_t expert = -1) {
     std::vector<const model::PlannedLinear*> mods;
     for (const auto& m : lp.linears)
-      if (m.group == g) {
+      if (m.group == g && (expert < 0 || m.expert == expert)) {
         if (m.quantize) {
           mods.push_back(&m);
         } else {
@@ -264,25 +274,59 @@ class Driver {
           ++summary_.skipped;
         }
       }
-    if (mods.empty()) return;
-    // All modules of one group read the same input here (q/k/v; gate/up; o; down), so one Hessian serves all.
-    auto t = Clock::now();
-    gptq::HessianAccumulator acc(in.width(), o_.gptq.hessian_dtype);
+    return mods;
+  }
+
+  // A Hessian being built, with the tokens and input amax it saw.
+  struct Hessian {
+    gptq::HessianAccumulator acc;
     float input_amax = 0;
+    Hessian(int64_t dim, gptq::HessianDType dt) : acc(dim, dt) {}
+    void add_f32(const float* x, int64_t rows) {
+      acc.add(x, rows);
+      input_amax = std::max(input_amax, nvfp4::max_abs(x, static_cast<size_t>(rows * acc.dim())));
+    }
+  };
+
+  // The Hessian of every row of a store.
+  Hessian hessian_of(const ActivationStore& in) {
+    const auto t = Clock::now();
+    Hessian h(in.width(), o_.gptq.hessian_dtype);
     std::vector<float> x;
     for (const auto& ch : chunks_) {
-      if (in.dtype() == numeric::DType::BF16)
-        acc.add_bf16(in.bf16(ch.row0), ch.rows);
-      else
-        acc.add(in.f32(ch.row0), ch.rows);
       x.resize(static_cast<size_t>(ch.rows * in.width()));
       in.load(ch.row0, ch.rows, x.data());
-      input_amax = std::max(input_amax, nvfp4::max_abs(x.data(), x.size()));
+      if (in.dtype() == numeric::DType::BF16) {
+        h.acc.add_bf16(in.bf16(ch.row0), ch.rows);
+        h.input_amax = std::max(h.input_amax, nvfp4::max_abs(x.data(), x.size()));
+      } else {
+        h.add_f32(x.data(), ch.rows);
+      }
     }
-    const auto h = acc.hessian();
     split_.hessian_s += since(t);
-    split_.hessian_flops += 2.0 * static_cast<double>(acc.tokens()) * in.width() * in.width();
+    split_.hessian_flops += 2.0 * static_cast<double>(h.acc.tokens()) * in.width() * in.width();
+    return h;
+  }
 
+  // Hessians (one per distinct input), then GPTQ for every quantized Linear of group g, whose inputs are `in`.
+  // apply = false: the quantized weights wait in pending_ until every group of the layer is solved.
+  void quantize_group(const model::LayerPlan& lp, model::DecoderLayer& layer, SeqGroup g, const ActivationStore& in,
+                      bool apply = true) {
+    const auto mods = group_modules(lp, g);
+    if (mods.empty()) return;
+    // All modules of one group read the same input here (q/k/v; gate/up; o; down), so one Hessian serves all.
+    const Hessian h = hessian_of(in);
+    solve_modules(layer, mods, h, apply, "");
+  }
+
+  // GPTQ of modules reading one input (Hessian h), or round-to-nearest when `rtn_reason` says why; writes their
+  // weights, scales and report lines and swaps the quantized weights into the layer (or into pending_).
+  void solve_modules(model::DecoderLayer& layer, const std::vector<const model::PlannedLinear*>& mods, const Hessian& hs,
+                     bool apply, const std::string& rtn_reason) {
+    const int64_t tokens = hs.acc.tokens(), dim = hs.acc.dim();
+    auto t = Clock::now();
+    const auto h = hs.acc.hessian();
+    split_.hessian_s += since(t);
     // Fused global scales: the amax of the original weights of the modules sharing this input.
     std::map<std::string, float> group_amax;
     t = Clock::now();
@@ -297,17 +341,32 @@ class Driver {
 
     for (const auto* m : mods) {
       t = Clock::now();
-      auto cfg = o_.gptq;
-      cfg.scale_2 = nvfp4::global_scale(group_amax.at(o_.fuse_scales ? m->input_key : m->module));
-      auto r = gptq::gptq_quantize(weights[m->module].data(), m->out, m->in, h.data(), in.width(), cfg, m->module);
+      const float scale_2 = nvfp4::global_scale(group_amax.at(o_.fuse_scales ? m->input_key : m->module));
+      const auto& w = weights[m->module];
+      gptq::GptqResult r;
+      if (rtn_reason.empty()) {
+        auto cfg = o_.gptq;
+        cfg.scale_2 = scale_2;
+        r = gptq::gptq_quantize(w.data(), m->out, m->in, h.data(), dim, cfg, m->module);
+        split_.solve_flops += static_cast<double>(m->out) * m->in * m->in + 4.0 / 3.0 * std::pow(static_cast<double>(m->in), 3);
+      } else {
+        r.q = nvfp4::quantize_rtn(w.data(), m->out, m->in, scale_2, m->module);
+        r.fallback = true;
+        r.note = rtn_reason;
+        if (tokens > 0) {  // RTN's output error on the little calibration the module saw
+          std::vector<float> dw(w.size());
+          for (size_t i = 0; i < w.size(); ++i) dw[i] = w[i] - r.q.dequant[i];
+          const double den = gptq::quadratic_form_trace(w.data(), m->out, m->in, h.data());
+          r.rel_err = r.rtn_rel_err = den > 0 ? gptq::quadratic_form_trace(dw.data(), m->out, m->in, h.data()) / den : 0.0;
+        }
+      }
       const double solve_s = since(t);
       split_.solve_s += solve_s;
-      split_.solve_flops += static_cast<double>(m->out) * m->in * m->in + 4.0 / 3.0 * std::pow(static_cast<double>(m->in), 3);
 
       t = Clock::now();
       write_values(out_, m->weight(), r.q.dequant.data(), r.q.dequant.size(), o_.dtype);
       write_module_scales(out_, m->module, r.q);
-      write_input_amax(out_, m->module, input_amax);
+      write_input_amax(out_, m->module, hs.input_amax);
       written_.insert(m->weight());
       round_to(r.q.dequant, o_.dtype);
       if (apply)
@@ -320,19 +379,120 @@ class Driver {
       summary_.fallbacks += r.fallback;
       rel_sum_ += r.rel_err;
       rtn_sum_ += r.rtn_rel_err;
-      modules_[m->module] = {{"loss", r.loss},       {"rel_err", r.rel_err},   {"rtn_rel_err", r.rtn_rel_err},
-                             {"damp", r.damp},       {"tokens", acc.tokens()}, {"fallback", r.fallback},
+      modules_[m->module] = {{"loss", r.loss},       {"rel_err", r.rel_err}, {"rtn_rel_err", r.rtn_rel_err},
+                             {"damp", r.damp},       {"tokens", tokens},     {"fallback", r.fallback},
                              {"retries", r.retries}, {"dead_columns", r.dead_columns},
-                             {"input_amax", input_amax}, {"scale_2", r.q.scale_2}, {"time_s", solve_s}};
+                             {"input_amax", hs.input_amax}, {"scale_2", r.q.scale_2}, {"time_s", solve_s}};
       if (!r.note.empty()) modules_[m->module]["note"] = r.note;
       const std::string line = fmt::format("{} rel_err {:.5f} (rtn {:.5f}) loss {:.4g} damp {:.2f} tokens {}{} {}",
-                                           m->module, r.rel_err, r.rtn_rel_err, r.loss, r.damp, acc.tokens(),
+                                           m->module, r.rel_err, r.rtn_rel_err, r.loss, r.damp, tokens,
                                            r.fallback ? " FALLBACK" : "", format_seconds(solve_s));
       if (r.fallback || r.retries)
         spdlog::warn("{}: {}", line, r.note);
       else
         progress_.note(line);
     }
+  }
+
+  // A sparse MoE layer's MLP (DESIGN §6): every token is routed (router in FP32); each expert's gate/up
+  // Hessian comes from the tokens routed to it (every token with --moe-calibrate-all), its down Hessian from
+  // its own activations; an expert with fewer than the minimum tokens falls back to round-to-nearest. Experts
+  // are independent, so expert by expert ([gate,up] then [down]) is the same as all [gate,up] then all
+  // [down]. The layer output uses the real routing and the quantized experts.
+  void run_sparse_mlp(const model::LayerPlan& lp, model::DecoderLayer& layer, const ActivationStore& yn) {
+    const int64_t H = c_.hidden_size, E = c_.num_experts, k = c_.num_experts_per_tok;
+    auto t = Clock::now();
+    model::Routing routing;
+    routing.k = k;
+    routing.experts.resize(static_cast<size_t>(tokens_ * k));
+    routing.weights.resize(routing.experts.size());
+    each_chunk(yn, [&](const Chunk& ch, const std::vector<float>& x) {
+      const auto r = layer.route(x.data(), ch.rows);
+      std::copy(r.experts.begin(), r.experts.end(), routing.experts.begin() + ch.row0 * k);
+      std::copy(r.weights.begin(), r.weights.end(), routing.weights.begin() + ch.row0 * k);
+    });
+    split_.forward_s += since(t);
+    const int64_t min_tokens = o_.moe_min_tokens >= 0 ? o_.moe_min_tokens : default_moe_min_tokens();
+    std::optional<Hessian> all_tokens;  // --moe-calibrate-all: one gate/up Hessian of every token, for every expert
+    if (o_.moe_calibrate_all) all_tokens.emplace(hessian_of(yn));
+
+    std::vector<float> moe_out(static_cast<size_t>(tokens_ * H), 0.0f), x, act, y, xa, aa;
+    std::vector<int64_t> idx;
+    std::vector<float> w;
+    for (int32_t e = 0; e < E; ++e) {
+      if (e % 16 == 0) progress_.note(fmt::format("layer {} experts {}-{} of {}", lp.index, e, std::min<int64_t>(e + 16, E) - 1, E));
+      routing.rows_of(e, idx, w);
+      const auto n = static_cast<int64_t>(idx.size());
+      t = Clock::now();
+      x.resize(static_cast<size_t>(n * H));
+      for (int64_t i = 0; i < n; ++i) yn.load(idx[i], 1, &x[i * H]);
+      split_.forward_s += since(t);
+      const int64_t seen = o_.moe_calibrate_all ? tokens_ : n;
+      const std::string starved =
+          seen < min_tokens ? fmt::format("starved expert: {} calibration tokens < --moe-min-tokens {}: round-to-nearest",
+                                          seen, min_tokens)
+                            : "";
+      // [gate, up]
+      if (const auto mods = group_modules(lp, SeqGroup::MlpGateUp, e); !mods.empty()) {
+        if (all_tokens) {
+          solve_modules(layer, mods, *all_tokens, true, starved);
+        } else {
+          t = Clock::now();
+          Hessian h(H, o_.gptq.hessian_dtype);
+          if (n > 0) h.add_f32(x.data(), n);
+          split_.hessian_s += since(t);
+          split_.hessian_flops += 2.0 * n * H * H;
+          solve_modules(layer, mods, h, true, starved);
+        }
+      }
+      // [down]: the expert's activations with its quantized gate/up
+      const int64_t inter = c_.moe_intermediate_size;
+      t = Clock::now();
+      act.resize(static_cast<size_t>(n * inter));
+      if (n > 0) layer.expert_act(e, x.data(), n, act.data());
+      split_.forward_s += since(t);
+      split_.forward_flops += 4.0 * n * H * inter;
+      if (const auto mods = group_modules(lp, SeqGroup::MlpDown, e); !mods.empty()) {
+        Hessian h(inter, o_.gptq.hessian_dtype);
+        t = Clock::now();
+        if (o_.moe_calibrate_all) {  // every token's activation through this expert
+          for (const auto& ch : chunks_) {
+            xa.resize(static_cast<size_t>(ch.rows * H));
+            aa.resize(static_cast<size_t>(ch.rows * inter));
+            yn.load(ch.row0, ch.rows, xa.data());
+            layer.expert_act(e, xa.data(), ch.rows, aa.data());
+            h.add_f32(aa.data(), ch.rows);
+          }
+        } else if (n > 0) {
+          h.add_f32(act.data(), n);
+        }
+        split_.hessian_s += since(t);
+        split_.hessian_flops += 2.0 * static_cast<double>(h.acc.tokens()) * inter * inter;
+        solve_modules(layer, mods, h, true, starved);
+      }
+      t = Clock::now();
+      y.resize(static_cast<size_t>(n * H));
+      if (n > 0) layer.expert_down(e, act.data(), n, y.data());
+      for (int64_t i = 0; i < n; ++i)
+        for (int64_t j = 0; j < H; ++j) moe_out[idx[i] * H + j] += w[i] * y[i * H + j];
+      split_.forward_s += since(t);
+      split_.forward_flops += 2.0 * n * H * inter;
+    }
+    // Layer output: x_ (holding h) + the MoE output.
+    t = Clock::now();
+    std::vector<float> hbuf;
+    for (const auto& ch : chunks_) {
+      hbuf.resize(static_cast<size_t>(ch.rows * H));
+      x_.load(ch.row0, ch.rows, hbuf.data());
+      for (int64_t i = 0; i < ch.rows * H; ++i) hbuf[i] += moe_out[ch.row0 * H + i];
+      x_.store(ch.row0, ch.rows, hbuf.data());
+    }
+    split_.forward_s += since(t);
+  }
+
+  // Default --moe-min-tokens: 10% of an expert's expected share of the routed tokens (tokens · k / experts).
+  int64_t default_moe_min_tokens() const {
+    return std::max<int64_t>(1, tokens_ * c_.num_experts_per_tok / std::max<int64_t>(c_.num_experts, 1) / 10);
   }
 
   io::CheckpointWriter& out_;
@@ -346,6 +506,7 @@ class Driver {
   int64_t longest_ = 0, tokens_ = 0;
   ActivationStore x_, norm_, attn_, act_;
   std::map<std::string, std::vector<float>> pending_;
+  bool warned_sparse_at_once_ = false;
   std::set<std::string> written_;
   nlohmann::ordered_json modules_ = nlohmann::ordered_json::object(), skipped_ = nlohmann::ordered_json::object();
   QuantizeSummary summary_;
@@ -361,10 +522,6 @@ const char* block_scales_name(const gptq::GptqConfig& g) {
 
 QuantizeSummary quantize_into(io::CheckpointWriter& out, const io::ModelDir& src, const model::ModelPlan& plan,
                               const calib::CalibrationSet& calib, const QuantizeOptions& o) {
-  for (const auto& l : plan.layers)
-    if (l.sparse)
-      throw Error(src.dir().string() + ": " + plan.config.architecture +
-                  " has mixture-of-experts layers; GPTQ of MoE models is not supported yet (use `fp4gptq rtn`)");
   Driver d(out, src, plan, calib, o);
   auto s = d.run();
   s.samples = static_cast<int64_t>(calib.samples.size());

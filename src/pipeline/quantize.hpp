@@ -28,6 +28,8 @@ struct QuantizeOptions {
   numeric::DType dtype = numeric::DType::F16;      // output tensors
   bool quiet = false;
   int64_t chunk_tokens = 4096;  // tokens per forward chunk (whole sequences)
+  int64_t moe_min_tokens = -1;  // experts with fewer calibration tokens fall back to RTN; -1: 10% of the expected share
+  bool moe_calibrate_all = false;  // every token into every expert's Hessians (outputs keep the real routing)
 };
 
 // Where the time went, with the FLOPs of each part (DESIGN §5 accounting for Hessians and solves).

@@ -4,6 +4,7 @@
 
 #include "fp4gptq/fp4gptq.hpp"
 #include "io/json_file.hpp"
+#include "io/safetensors_writer.hpp"
 #include "tests/pipeline/checkpoint_checks.hpp"
 #include "tests/test_support.hpp"
 
@@ -137,15 +138,98 @@ TEST(QuantizeE2E, RefusesExistingOutputAndUnsupportedConfigs) {
   test::expect_error([&] { lm.save_quantized(d / "x"); }, {"quantize() first"});
 }
 
-TEST(QuantizeE2E, MoeModelsAreRefusedClearly) {
-  test::ScratchDir d;
+Case moe_case() {
   auto c = with("moe", "Qwen3MoeForCausalLM");
   c.model.experts = 4;
+  c.model.experts_per_tok = 2;
   c.model.moe_intermediate = 32;
+  c.model.mlp_only_layers = {1};
+  c.model.calib_samples = 16;
+  return c;
+}
+
+// Report lines of the experts' modules, by expert index.
+std::map<int, std::vector<nlohmann::ordered_json>> expert_reports(const fs::path& out) {
+  std::map<int, std::vector<nlohmann::ordered_json>> by;
+  const auto report = io::read_json(out / "quantization_report.json");
+  for (const auto& [name, m] : report["modules"].items()) {
+    const auto p = name.find("experts.");
+    if (p != std::string::npos) by[std::stoi(name.substr(p + 8))].push_back(m);
+  }
+  return by;
+}
+
+TEST(QuantizeMoe, PerExpertGptqWritesEveryExpert) {
+  test::ScratchDir d;
+  const auto c = moe_case();
   tools::make_tiny_model(d / "model", c.model);
-  test::expect_error([&] { quantize(c, d / "model", d / "out", d.path()); }, {"mixture-of-experts", "rtn"});
-  EXPECT_TRUE(test::nothing_named(d.path(), "out"));
-  EXPECT_TRUE(test::nothing_named(d.path(), "fp4gptq-"));
+  const auto r = quantize(c, d / "model", d / "out", d.path());
+  // layers 0 (sparse: 4 attention + 4 experts x 3) and 1 (dense: 7)
+  EXPECT_EQ(r.modules, 4 + 12 + 7);
+  test::check_checkpoint(d / "model", d / "out", {{}, numeric::DType::F16, true, true});
+  const auto report = io::read_json(d / "out" / "quantization_report.json");
+  int64_t routed = 0;
+  for (const auto& [e, mods] : expert_reports(d / "out")) {
+    ASSERT_EQ(mods.size(), 3u) << "expert " << e;
+    routed += mods[0]["tokens"].get<int64_t>();
+    for (const auto& m : mods) {
+      EXPECT_TRUE(std::isfinite(m["rel_err"].get<double>()));
+      if (!m["fallback"].get<bool>()) {
+        EXPECT_LE(m["rel_err"].get<double>(), 1.05 * m["rtn_rel_err"].get<double>());
+      }
+    }
+  }
+  EXPECT_EQ(routed, 2 * 16 * 48) << "every token reaches top-2 experts";
+  EXPECT_LT(report["summary"]["mean_rel_err"].get<double>(), report["summary"]["mean_rtn_rel_err"].get<double>());
+}
+
+// A router biased away from expert 0: every embedding gets a large constant in dimension 0, and expert 0's
+// router row a large negative weight there, so its logit is always the lowest.
+void starve_expert_0(const fs::path& model) {
+  const auto path = model / "model.safetensors";
+  std::vector<io::TensorSpec> specs;
+  std::vector<std::vector<float>> data;
+  {
+    const io::SafetensorsFile f(path);
+    for (const auto& t : f.tensors()) {
+      auto v = f.read_f32(t);
+      if (t.name == "model.embed_tokens.weight")
+        for (int64_t r = 0; r < t.shape[0]; ++r) v[r * t.shape[1]] = 20.0f;
+      if (t.name == "model.layers.0.mlp.gate.weight") v[0] = -100.0f;
+      specs.push_back({t.name, numeric::DType::F32, t.shape});
+      data.push_back(std::move(v));
+    }
+  }
+  io::SafetensorsWriter w(path, specs);
+  for (size_t i = 0; i < specs.size(); ++i) w.write(specs[i].name, data[i].data(), data[i].size() * 4);
+  w.finish();
+}
+
+TEST(QuantizeMoe, StarvedExpertFallsBackToRtnAndCalibrateAllFeedsIt) {
+  test::ScratchDir d;
+  auto c = moe_case();
+  tools::make_tiny_model(d / "model", c.model);
+  starve_expert_0(d / "model");
+  quantize(c, d / "model", d / "out", d.path());
+  test::check_checkpoint(d / "model", d / "out", {{}, numeric::DType::F16, true, true});
+  auto by = expert_reports(d / "out");
+  for (const auto& m : by[0]) {
+    EXPECT_EQ(m["tokens"], 0);
+    EXPECT_TRUE(m["fallback"].get<bool>());
+    EXPECT_NE(m["note"].get<std::string>().find("starved"), std::string::npos);
+  }
+  for (int e = 1; e < 4; ++e)
+    for (const auto& m : by[e]) EXPECT_FALSE(m["fallback"].get<bool>()) << "expert " << e;
+
+  c.cfg.moe_calibrate_all = true;
+  quantize(c, d / "model", d / "all", d.path());
+  test::check_checkpoint(d / "model", d / "all", {{}, numeric::DType::F16, true, true});
+  by = expert_reports(d / "all");
+  for (const auto& [e, mods] : by)
+    for (const auto& m : mods) {
+      EXPECT_EQ(m["tokens"], 16 * 48) << "expert " << e;
+      EXPECT_FALSE(m["fallback"].get<bool>()) << "expert " << e;
+    }
 }
 
 }  // namespace
