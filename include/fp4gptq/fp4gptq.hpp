@@ -37,6 +37,8 @@ struct QuantizeConfig {
   std::string hessian_dtype = "f32";   // f32 | f64
   std::string dtype = "float16";       // output tensors: float16 | bfloat16
   std::string max_shard_size;          // e.g. "5GB"; empty: one main file
+  std::string max_act_memory;          // e.g. "8G": activations past this are offloaded to files; empty: no limit
+  std::filesystem::path offload_dir;   // where offloaded activations go (default: the system temp directory)
   int64_t moe_min_tokens = -1;        // experts seeing fewer tokens fall back to RTN; -1: 10% of the expected share
   bool moe_calibrate_all = false;      // every token into every expert's Hessians (outputs keep the real routing)
   int threads = 0;                     // 0: all cores

@@ -44,6 +44,10 @@ Subcommand add_quantize(CLI::App& app) {
       ->capture_default_str();
   cmd->add_flag("--moe-calibrate-all", c->moe_calibrate_all,
                 "MoE: accumulate every token into every expert's Hessians (outputs still use the real routing)");
+  cmd->add_option("--max-act-memory", c->max_act_memory,
+                  "Keep at most this much calibration activation in RAM (e.g. 8G); the rest goes to files under "
+                  "--offload-dir (unlinked, nothing is left behind)");
+  cmd->add_option("--offload-dir", c->offload_dir, "Directory for offloaded activations (default: the system temp dir)");
   cmd->add_option("--act-dtype", c->act_dtype, "Calibration activations kept as bfloat16 or float32")->capture_default_str();
   cmd->add_option("--compute", c->compute, "Matmuls: bf16 (oneDNN, FP32 accumulation) or f32 (OpenBLAS)")->capture_default_str();
   cmd->add_option("--hessian-dtype", c->hessian_dtype, "Hessian accumulation: f32 or f64")->capture_default_str();

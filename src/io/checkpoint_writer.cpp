@@ -25,6 +25,9 @@ uint64_t parse_size(const std::string& text, const std::string& option) {
   }
   double mult = 0;
   if (unit.empty() || unit == "B") mult = 1;
+  else if (unit == "K") mult = 1024.0;
+  else if (unit == "M") mult = 1024.0 * 1024;
+  else if (unit == "G") mult = 1024.0 * 1024 * 1024;
   else if (unit == "KB") mult = 1e3;
   else if (unit == "MB") mult = 1e6;
   else if (unit == "GB") mult = 1e9;
@@ -33,7 +36,7 @@ uint64_t parse_size(const std::string& text, const std::string& option) {
   else if (unit == "MIB") mult = 1024.0 * 1024;
   else if (unit == "GIB") mult = 1024.0 * 1024 * 1024;
   else if (unit == "TIB") mult = 1024.0 * 1024 * 1024 * 1024;
-  else throw Error(option + ": unknown unit '" + text.substr(pos) + "' in '" + text + "' (B, KB, MB, GB, TB, KiB, MiB, GiB, TiB)");
+  else throw Error(option + ": unknown unit '" + text.substr(pos) + "' in '" + text + "' (B, KB, MB, GB, TB decimal; K, M, G, KiB, MiB, GiB, TiB binary)");
   const double bytes = value * mult;
   if (bytes < 1) throw Error(option + ": '" + text + "' must be at least one byte");
   return static_cast<uint64_t>(bytes);

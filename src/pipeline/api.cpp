@@ -43,6 +43,8 @@ pipeline::QuantizeOptions options_of(const QuantizeConfig& c) {
   o.fuse_scales = c.fuse_scales;
   o.quiet = c.quiet;
   o.moe_min_tokens = c.moe_min_tokens;
+  o.max_act_bytes = c.max_act_memory.empty() ? 0 : io::parse_size(c.max_act_memory, "--max-act-memory");
+  o.offload_dir = c.offload_dir;
   o.moe_calibrate_all = c.moe_calibrate_all;
   return o;
 }

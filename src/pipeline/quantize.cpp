@@ -60,12 +60,15 @@ class Driver {
   Driver(io::CheckpointWriter& out, const io::ModelDir& src, const model::ModelPlan& plan,
          const calib::CalibrationSet& calib, const QuantizeOptions& o)
       : out_(out), src_(src), plan_(plan), c_(plan.config), o_(o), chunks_(make_chunks(calib, o.chunk_tokens)),
-        progress_("quantize", static_cast<int64_t>(plan.layers.size()), o.quiet) {
+        progress_("quantize", static_cast<int64_t>(plan.layers.size()), o.quiet),
+        offload_dir_(o.offload_dir.empty() ? std::filesystem::temp_directory_path() : o.offload_dir) {
+    if (o.max_act_bytes > 0 && !std::filesystem::is_directory(offload_dir_))
+      throw Error("--offload-dir " + offload_dir_.string() + " is not a directory");
     for (const auto& s : calib.samples) longest_ = std::max(longest_, static_cast<int64_t>(s.size()));
     tokens_ = calib.tokens();
     rope_ = std::make_unique<model::RopeTable>(c_, longest_);
     // Layer-0 inputs: the token embeddings.
-    x_ = ActivationStore(o.act_dtype, tokens_, c_.hidden_size);
+    reset(x_, c_.hidden_size);
     std::vector<int32_t> ids;
     for (const auto& s : calib.samples) ids.insert(ids.end(), s.begin(), s.end());
     for (const auto& ch : chunks_) {
@@ -121,9 +124,18 @@ class Driver {
     }
   }
 
-  // Stores are re-shaped, not re-allocated, so their pages stay faulted in from layer to layer.
-  ActivationStore& reset(ActivationStore& s, int64_t width) const {
-    s.reset(o_.act_dtype, tokens_, width);
+  // Stores are re-shaped, not re-allocated, so their pages stay faulted in from layer to layer. A store that
+  // would take the activations in RAM past --max-act-memory goes to a file under --offload-dir instead.
+  ActivationStore& reset(ActivationStore& s, int64_t width) {
+    const uint64_t need = static_cast<uint64_t>(tokens_ * width) * numeric::dtype_size(o_.act_dtype);
+    uint64_t resident = 0;
+    for (const auto* other : {&x_, &x0_, &norm_, &attn_, &act_})
+      if (other != &s && !other->on_disk()) resident += other->bytes();
+    const bool spill = o_.max_act_bytes > 0 && resident + need > o_.max_act_bytes;
+    if (spill && !s.on_disk())
+      progress_.note(fmt::format("activations past --max-act-memory: {:.0f} MiB offloaded to {}", need / 1048576.0,
+                                 offload_dir_.string()));
+    s.reset(o_.act_dtype, tokens_, width, spill ? &offload_dir_ : nullptr);
     return s;
   }
 
@@ -243,7 +255,7 @@ class Driver {
       run_layer_sequential(lp, layer);
       return;
     }
-    const ActivationStore x0 = x_;
+    reset(x0_, c_.hidden_size).copy_from(x_);
     // The input norm's store is reused by the post-attention norm, so the [q,k,v] group is solved first.
     const auto& xn = stage_input_norm(layer);
     quantize_group(lp, layer, SeqGroup::AttnQKV, xn, /*apply=*/false);
@@ -255,7 +267,7 @@ class Driver {
     quantize_group(lp, layer, SeqGroup::MlpDown, act, false);
     for (auto& [module, w] : pending_) layer.linear(module).set_weight(w.data());
     pending_.clear();
-    x_ = x0;
+    x_.copy_from(x0_);
     const auto& attn_q = stage_attention(layer, stage_input_norm(layer));
     stage_mlp_act(layer, stage_post_attention(layer, attn_q), mlp_width(lp));
     stage_mlp_out(layer, act_);
@@ -293,11 +305,14 @@ class Driver {
     const auto t = Clock::now();
     Hessian h(in.width(), o_.gptq.hessian_dtype);
     std::vector<float> x;
+    std::vector<uint16_t> raw;
     for (const auto& ch : chunks_) {
       x.resize(static_cast<size_t>(ch.rows * in.width()));
       in.load(ch.row0, ch.rows, x.data());
-      if (in.dtype() == numeric::DType::BF16) {
-        h.acc.add_bf16(in.bf16(ch.row0), ch.rows);
+      if (in.dtype() == numeric::DType::BF16) {  // the Hessian of exactly what the bf16 matmuls see
+        raw.resize(x.size());
+        in.load_raw(ch.row0, ch.rows, raw.data());
+        h.acc.add_bf16(raw.data(), ch.rows);
         h.input_amax = std::max(h.input_amax, nvfp4::max_abs(x.data(), x.size()));
       } else {
         h.add_f32(x.data(), ch.rows);
@@ -504,7 +519,8 @@ class Driver {
   Progress progress_;
   std::unique_ptr<model::RopeTable> rope_;
   int64_t longest_ = 0, tokens_ = 0;
-  ActivationStore x_, norm_, attn_, act_;
+  std::filesystem::path offload_dir_;
+  ActivationStore x_, x0_, norm_, attn_, act_;
   std::map<std::string, std::vector<float>> pending_;
   bool warned_sparse_at_once_ = false;
   std::set<std::string> written_;

@@ -6,6 +6,7 @@
 // the layer's quantized outputs are the next layer's inputs. Each Linear runs once, with its quantized
 // weights. The layer's tensors and scales are written as soon as it is done.
 #include <cstdint>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -28,6 +29,8 @@ struct QuantizeOptions {
   numeric::DType dtype = numeric::DType::F16;      // output tensors
   bool quiet = false;
   int64_t chunk_tokens = 4096;  // tokens per forward chunk (whole sequences)
+  uint64_t max_act_bytes = 0;          // activations in RAM past this go to files (0: no limit)
+  std::filesystem::path offload_dir;    // where (default: the system temp directory)
   int64_t moe_min_tokens = -1;  // experts with fewer calibration tokens fall back to RTN; -1: 10% of the expected share
   bool moe_calibrate_all = false;  // every token into every expert's Hessians (outputs keep the real routing)
 };

@@ -27,6 +27,8 @@ tools::TinyModelOptions tiny(const char* arch) {
   return o;
 }
 
+Case moe_case();
+
 Case with(const char* label, const char* arch, std::function<void(tools::TinyModelOptions&, QuantizeConfig&)> f = {}) {
   Case c{label, tiny(arch), {}};
   c.cfg.quiet = true;
@@ -120,6 +122,23 @@ TEST(QuantizeE2E, SameInputsAndThreadsGiveByteIdenticalFiles) {
   quantize(c, d / "model", d / "a", d.path());
   quantize(c, d / "model", d / "b", d.path());
   test::expect_same_safetensors(d / "a", d / "b");
+}
+
+TEST(QuantizeE2E, OffloadedActivationsGiveByteIdenticalFilesAndLeaveNothing) {
+  for (const bool moe : {false, true}) {
+    test::ScratchDir d;
+    auto c = moe ? moe_case() : with("qwen3", "Qwen3ForCausalLM");
+    tools::make_tiny_model(d / "model", c.model);
+    quantize(c, d / "model", d / "ram", d.path());
+    fs::create_directories(d / "offload");
+    c.cfg.max_act_memory = "4K";  // every activation store goes to a file
+    c.cfg.offload_dir = d / "offload";
+    quantize(c, d / "model", d / "disk", d.path());
+    test::expect_same_safetensors(d / "ram", d / "disk");
+    EXPECT_TRUE(fs::is_empty(d / "offload")) << "offload files are unlinked";
+    c.cfg.offload_dir = d / "nowhere";
+    test::expect_error([&] { quantize(c, d / "model", d / "x", d.path()); }, {"--offload-dir", "nowhere"});
+  }
 }
 
 TEST(QuantizeE2E, RefusesExistingOutputAndUnsupportedConfigs) {
