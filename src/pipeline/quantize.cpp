@@ -126,16 +126,18 @@ class Driver {
 
   // Stores are re-shaped, not re-allocated, so their pages stay faulted in from layer to layer. A store that
   // would take the activations in RAM past --max-act-memory goes to a file under --offload-dir instead.
-  ActivationStore& reset(ActivationStore& s, int64_t width) {
-    const uint64_t need = static_cast<uint64_t>(tokens_ * width) * numeric::dtype_size(o_.act_dtype);
+  ActivationStore& reset(ActivationStore& s, int64_t width, numeric::DType dtype = numeric::DType::BF16,
+                         bool force_dtype = false) {
+    if (!force_dtype) dtype = o_.act_dtype;
+    const uint64_t need = static_cast<uint64_t>(tokens_ * width) * numeric::dtype_size(dtype);
     uint64_t resident = 0;
-    for (const auto* other : {&x_, &x0_, &norm_, &attn_, &act_})
+    for (const auto* other : {&x_, &x0_, &norm_, &attn_, &act_, &moe_out_})
       if (other != &s && !other->on_disk()) resident += other->bytes();
     const bool spill = o_.max_act_bytes > 0 && resident + need > o_.max_act_bytes;
     if (spill && !s.on_disk())
       progress_.note(fmt::format("activations past --max-act-memory: {:.0f} MiB offloaded to {}", need / 1048576.0,
                                  offload_dir_.string()));
-    s.reset(o_.act_dtype, tokens_, width, spill ? &offload_dir_ : nullptr);
+    s.reset(dtype, tokens_, width, spill ? &offload_dir_ : nullptr);
     return s;
   }
 
@@ -431,7 +433,13 @@ class Driver {
     std::optional<Hessian> all_tokens;  // --moe-calibrate-all: one gate/up Hessian of every token, for every expert
     if (o_.moe_calibrate_all) all_tokens.emplace(hessian_of(yn));
 
-    std::vector<float> moe_out(static_cast<size_t>(tokens_ * H), 0.0f), x, act, y, xa, aa;
+    // The weighted sum of the experts' outputs, FP32 (accumulated expert by expert), within the memory budget.
+    auto& moe_out = reset(moe_out_, H, numeric::DType::F32, /*force_dtype=*/true);
+    {
+      const std::vector<float> zeros(static_cast<size_t>(std::min<int64_t>(tokens_, 1024) * H), 0.0f);
+      for (int64_t r = 0; r < tokens_; r += 1024) moe_out.store(r, std::min<int64_t>(1024, tokens_ - r), zeros.data());
+    }
+    std::vector<float> x, act, y, xa, aa, row(static_cast<size_t>(H));
     std::vector<int64_t> idx;
     std::vector<float> w;
     for (int32_t e = 0; e < E; ++e) {
@@ -488,18 +496,23 @@ class Driver {
       t = Clock::now();
       y.resize(static_cast<size_t>(n * H));
       if (n > 0) layer.expert_down(e, act.data(), n, y.data());
-      for (int64_t i = 0; i < n; ++i)
-        for (int64_t j = 0; j < H; ++j) moe_out[idx[i] * H + j] += w[i] * y[i * H + j];
+      for (int64_t i = 0; i < n; ++i) {
+        moe_out.load(idx[i], 1, row.data());
+        for (int64_t j = 0; j < H; ++j) row[j] += w[i] * y[i * H + j];
+        moe_out.store(idx[i], 1, row.data());
+      }
       split_.forward_s += since(t);
       split_.forward_flops += 2.0 * n * H * inter;
     }
     // Layer output: x_ (holding h) + the MoE output.
     t = Clock::now();
-    std::vector<float> hbuf;
+    std::vector<float> hbuf, mbuf;
     for (const auto& ch : chunks_) {
       hbuf.resize(static_cast<size_t>(ch.rows * H));
+      mbuf.resize(hbuf.size());
       x_.load(ch.row0, ch.rows, hbuf.data());
-      for (int64_t i = 0; i < ch.rows * H; ++i) hbuf[i] += moe_out[ch.row0 * H + i];
+      moe_out.load(ch.row0, ch.rows, mbuf.data());
+      for (int64_t i = 0; i < ch.rows * H; ++i) hbuf[i] += mbuf[i];
       x_.store(ch.row0, ch.rows, hbuf.data());
     }
     split_.forward_s += since(t);
@@ -520,7 +533,7 @@ class Driver {
   std::unique_ptr<model::RopeTable> rope_;
   int64_t longest_ = 0, tokens_ = 0;
   std::filesystem::path offload_dir_;
-  ActivationStore x_, x0_, norm_, attn_, act_;
+  ActivationStore x_, x0_, norm_, attn_, act_, moe_out_;
   std::map<std::string, std::vector<float>> pending_;
   bool warned_sparse_at_once_ = false;
   std::set<std::string> written_;
