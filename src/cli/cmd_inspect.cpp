@@ -58,9 +58,8 @@ Subcommand add_inspect(CLI::App& app) {
   cmd->add_flag("--tensors", *tensors, "List every tensor with dtype, shape and role");
   return {cmd, [=] {
     io::ModelDir dir(*model);
-    const auto c = model::ModelConfig::parse(dir.config(), dir.config_path().string());
-    const auto plan = model::make_plan(c, model::ModuleFilter(*exclude));
-    plan.check(dir);
+    const auto plan = model::plan_model(dir, model::ModuleFilter(*exclude));
+    const auto& c = plan.config;
 
     fmt::print("model        {}\narchitecture {} (model_type {})\n", *model, c.architecture, c.model_type);
     fmt::print("sizes        {} layers, hidden {}, intermediate {}, heads {}/{} (q/kv), head_dim {}, vocab {}\n",
@@ -70,8 +69,10 @@ Subcommand add_inspect(CLI::App& app) {
                c.rope_scaling ? c.rope_scaling->rope_type : "none", c.rms_norm_eps, c.attention_bias);
     fmt::print("embeddings   tie_word_embeddings {}, torch_dtype {}\n", c.tie_word_embeddings, c.torch_dtype);
     if (c.is_moe())
-      fmt::print("experts      {} per layer, top-{}, moe_intermediate {}, norm_topk_prob {}, decoder_sparse_step {}\n",
-                 c.num_experts, c.num_experts_per_tok, c.moe_intermediate_size, c.norm_topk_prob, c.decoder_sparse_step);
+      fmt::print("experts      {} per layer, top-{}, moe_intermediate {}, norm_topk_prob {}, decoder_sparse_step {}, {}\n",
+                 c.num_experts, c.num_experts_per_tok, c.moe_intermediate_size, c.norm_topk_prob, c.decoder_sparse_step,
+                 plan.expert_layout == model::ExpertLayout::Fused ? "fused 3D tensors (mlp.experts.gate_up_proj, down_proj)"
+                                                                   : "one 2D tensor per expert projection");
 
     uint64_t total_params = 0, total_bytes = 0, quant_params = 0;
     for (const auto& name : dir.tensor_names()) {
@@ -100,7 +101,7 @@ Subcommand add_inspect(CLI::App& app) {
     if (*tensors) {
       std::map<std::string, std::string> role;
       for (const auto& l : plan.layers)
-        for (const auto& m : l.linears) role[m.weight()] = m.quantize ? "quantized" : "not quantized";
+        for (const auto& m : l.linears) role[m.tensor] = m.quantize ? "quantized" : "not quantized";
       for (const auto& name : dir.tensor_names()) {
         const auto& t = *dir.tensor(name).info;
         fmt::print("  {:<60} {:<8} {:<16} {}\n", name, numeric::dtype_name(t.dtype), io::shape_str(t.shape),

@@ -96,6 +96,10 @@ void CheckpointWriter::write_scale(const std::string& name, const void* data, ui
   scales_->write(name, data, nbytes);
 }
 
+void CheckpointWriter::write_scale_part(const std::string& name, uint64_t offset, const void* data, uint64_t nbytes) {
+  scales_->write_part(name, offset, data, nbytes);
+}
+
 void CheckpointWriter::write_json(const std::string& filename, const nlohmann::ordered_json& j) const {
   io::write_json(staged_.path() / filename, j);
 }

@@ -34,6 +34,7 @@ class CheckpointWriter {
 
   void write_model_part(const std::string& name, uint64_t offset, const void* data, uint64_t nbytes);
   void write_scale(const std::string& name, const void* data, uint64_t nbytes);
+  void write_scale_part(const std::string& name, uint64_t offset, const void* data, uint64_t nbytes);
   const TensorSpec& model_spec(const std::string& name) const;
   // Name of the main file holding a tensor (for reports and tests).
   std::string model_file_of(const std::string& name) const;

@@ -13,13 +13,15 @@ namespace {
 using dt = dnnl::memory::data_type;
 using dims = dnnl::memory::dims;
 
-struct Engine {
-  dnnl::engine engine{dnnl::engine::kind::cpu, 0};
-  dnnl::stream stream{engine};
-};
-Engine& engine() {
-  static Engine e;
+dnnl::engine& engine() {
+  static dnnl::engine e{dnnl::engine::kind::cpu, 0};
   return e;
+}
+
+// One stream per thread: parallel_tasks workers run matmuls side by side.
+dnnl::stream& stream() {
+  thread_local dnnl::stream s{engine()};
+  return s;
 }
 
 using Key = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, bool>;
@@ -37,7 +39,7 @@ dnnl::matmul make_matmul(const Key& key) {
     attr.set_post_ops(ops);
   }
   const dnnl::matmul::desc desc(a_md, b_md, c_md);
-  return dnnl::matmul(dnnl::matmul::primitive_desc(desc, attr, engine().engine));
+  return dnnl::matmul(dnnl::matmul::primitive_desc(desc, attr, engine()));
 }
 
 }  // namespace
@@ -55,11 +57,12 @@ void bf16_gemm(int64_t m, int64_t n, int64_t k, Bf16View a, Bf16View b, float* c
     prim = it->second;
   }
   auto& e = engine();
-  const dnnl::memory a_mem({dims{m, k}, dt::bf16, dims{a.row_stride, a.col_stride}}, e.engine, const_cast<uint16_t*>(a.data));
-  const dnnl::memory b_mem({dims{k, n}, dt::bf16, dims{b.row_stride, b.col_stride}}, e.engine, const_cast<uint16_t*>(b.data));
-  const dnnl::memory c_mem({dims{m, n}, dt::f32, dims{ldc, 1}}, e.engine, c);
-  prim.execute(e.stream, {{DNNL_ARG_SRC, a_mem}, {DNNL_ARG_WEIGHTS, b_mem}, {DNNL_ARG_DST, c_mem}});
-  e.stream.wait();
+  const dnnl::memory a_mem({dims{m, k}, dt::bf16, dims{a.row_stride, a.col_stride}}, e, const_cast<uint16_t*>(a.data));
+  const dnnl::memory b_mem({dims{k, n}, dt::bf16, dims{b.row_stride, b.col_stride}}, e, const_cast<uint16_t*>(b.data));
+  const dnnl::memory c_mem({dims{m, n}, dt::f32, dims{ldc, 1}}, e, c);
+  auto& s = stream();
+  prim.execute(s, {{DNNL_ARG_SRC, a_mem}, {DNNL_ARG_WEIGHTS, b_mem}, {DNNL_ARG_DST, c_mem}});
+  s.wait();
 }
 
 void bf16_gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const uint16_t* a, const uint16_t* b,

@@ -13,6 +13,7 @@ namespace fp4gptq::linalg {
 
 namespace {
 int g_threads = 0;
+thread_local int tl_threads = 0;  // 1 inside a SingleThreaded scope
 }
 
 void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
@@ -98,6 +99,21 @@ void set_num_threads(int n) {
   omp_set_num_threads(g_threads);  // oneDNN's CPU runtime
 }
 
-int num_threads() { return g_threads > 0 ? g_threads : static_cast<int>(std::thread::hardware_concurrency()); }
+int num_threads() {
+  if (tl_threads > 0) return tl_threads;
+  return g_threads > 0 ? g_threads : static_cast<int>(std::thread::hardware_concurrency());
+}
+
+SingleThreaded::SingleThreaded() : saved_omp_(omp_get_max_threads()), saved_override_(tl_threads) {
+  tl_threads = 1;
+  omp_set_num_threads(1);  // this thread's OpenMP ICV: oneDNN primitives it runs use one thread
+}
+
+SingleThreaded::~SingleThreaded() {
+  tl_threads = saved_override_;
+  omp_set_num_threads(saved_omp_);
+}
+
+void set_blas_threads(int n) { openblas_set_num_threads(n > 0 ? n : num_threads()); }
 
 }  // namespace fp4gptq::linalg

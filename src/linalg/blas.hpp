@@ -42,6 +42,24 @@ void symmetrize_from_upper(double* a, int64_t n, int64_t lda);
 
 // Threads used by OpenBLAS, oneDNN (OpenMP) and our own parallel loops; 0 = all cores.
 void set_num_threads(int n);
+// The calling thread's count: set_num_threads's, or 1 inside a SingleThreaded scope.
 int num_threads();
+
+// Within its lifetime, the constructing thread runs oneDNN (its OpenMP team) and parallel_ranges on itself
+// alone. OpenBLAS's thread count is process-wide: parallel_tasks sets it to 1 around such threads.
+class SingleThreaded {
+ public:
+  SingleThreaded();
+  ~SingleThreaded();
+  SingleThreaded(const SingleThreaded&) = delete;
+  SingleThreaded& operator=(const SingleThreaded&) = delete;
+
+ private:
+  int saved_omp_;
+  int saved_override_;
+};
+
+// OpenBLAS threads for the whole process (parallel_tasks: 1 while its workers run, then set_num_threads's).
+void set_blas_threads(int n);
 
 }  // namespace fp4gptq::linalg

@@ -4,6 +4,7 @@
 // combined in range order are deterministic for a given --threads.
 #include <algorithm>
 #include <cstdint>
+#include <functional>
 #include <thread>
 #include <vector>
 
@@ -23,5 +24,12 @@ void parallel_ranges(int64_t n, int64_t min_per_thread, F&& fn) {
   fn(int64_t{0}, n / t, int64_t{0});
   for (auto& w : workers) w.join();
 }
+
+// Runs fn(task, worker) for tasks 0..n-1 on `workers` threads (the calling thread is worker 0), taken in
+// increasing order. Each worker is SingleThreaded and OpenBLAS runs one thread per call meanwhile, so
+// independent jobs (e.g. MoE experts' GPTQ solves) run side by side instead of splitting each BLAS call.
+// A task's result must not depend on which worker ran it. When tasks throw, the remaining tasks are skipped
+// and the exception of the lowest task is rethrown once every worker has stopped.
+void parallel_tasks(int64_t n, int workers, const std::function<void(int64_t task, int worker)>& fn);
 
 }  // namespace fp4gptq::linalg

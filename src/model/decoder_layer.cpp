@@ -23,7 +23,7 @@ DecoderLayer::DecoderLayer(const ModelConfig& config, const LayerPlan& plan, con
     : c_(config), prefix_("model.layers." + std::to_string(plan.index) + "."), sparse_(plan.sparse) {
   for (const auto& m : plan.linears) {
     Linear l(m.out, m.in, compute);
-    l.set_weight(dir.tensor(m.weight()).read_f32().data());
+    l.set_weight(read_weight(dir, m).data());
     if (dir.has(m.module + ".bias")) l.set_bias(dir.tensor(m.module + ".bias").read_f32().data());
     linears_.emplace(m.module.substr(prefix_.size()), std::move(l));
   }

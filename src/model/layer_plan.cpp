@@ -36,17 +36,25 @@ class LayerBuilder {
 
   void tensor(const std::string& name, Shape shape) { layer_.tensors.push_back({name, std::move(shape)}); }
 
+  // A Linear stored as its own 2D weight (`parts` 0), or as part `part` of expert `expert`'s slice of the
+  // fused 3D tensor `fused_tensor`.
   void linear(const std::string& module, int64_t out, int64_t in, SeqGroup group, const std::string& input_key,
-              bool bias, int64_t expert = -1) {
-    PlannedLinear l{module, out, in, group, input_key, expert, true, ""};
-    if (const std::string* p = exclude_.match(module)) {
+              bool bias, int64_t expert = -1, const std::string& fused_tensor = "", int64_t parts = 0,
+              int64_t part = 0) {
+    PlannedLinear l{module, out, in, group, input_key, expert, true, "", module + ".weight", 0, 0};
+    if (parts > 0) {
+      l.tensor = fused_tensor;
+      l.parts = parts;
+      l.part = part;
+    }
+    if (const std::string* p = exclude_.match(l.scale_module())) {
       l.quantize = false;
       l.skip_reason = "excluded by --exclude '" + *p + "'";
     } else if (in % 16 != 0) {
       l.quantize = false;
       l.skip_reason = "input size " + std::to_string(in) + " is not a multiple of the NVFP4 block (16)";
     }
-    tensor(l.weight(), {out, in});
+    if (!l.fused()) tensor(l.tensor, {out, in});
     if (bias) tensor(module + ".bias", {out});
     layer_.linears.push_back(std::move(l));
   }
@@ -56,6 +64,19 @@ class LayerBuilder {
     linear(p + ".gate_proj", inter, hidden, SeqGroup::MlpGateUp, p + ".gate_up", bias, expert);
     linear(p + ".up_proj", inter, hidden, SeqGroup::MlpGateUp, p + ".gate_up", bias, expert);
     linear(p + ".down_proj", hidden, inter, SeqGroup::MlpDown, p + ".down_proj", bias, expert);
+  }
+
+  // Fused experts (DESIGN §7): expert e's gate/up are parts 0/1 of gate_up_proj[e], its down down_proj[e].
+  void fused_experts(const std::string& p, int64_t experts, int64_t hidden, int64_t inter) {
+    const std::string gate_up = p + ".gate_up_proj", down = p + ".down_proj";
+    tensor(gate_up, {experts, 2 * inter, hidden});
+    tensor(down, {experts, hidden, inter});
+    for (int64_t e = 0; e < experts; ++e) {
+      const std::string x = p + "." + std::to_string(e);
+      linear(x + ".gate_proj", inter, hidden, SeqGroup::MlpGateUp, x + ".gate_up", false, e, gate_up, 2, 0);
+      linear(x + ".up_proj", inter, hidden, SeqGroup::MlpGateUp, x + ".gate_up", false, e, gate_up, 2, 1);
+      linear(x + ".down_proj", hidden, inter, SeqGroup::MlpDown, x + ".down_proj", false, e, down, 1, 0);
+    }
   }
 
  private:
@@ -71,9 +92,10 @@ void sort_by_group(LayerPlan& l) {
 
 }  // namespace
 
-ModelPlan make_plan(const ModelConfig& c, const ModuleFilter& exclude) {
+ModelPlan make_plan(const ModelConfig& c, const ModuleFilter& exclude, ExpertLayout layout) {
   ModelPlan plan;
   plan.config = c;
+  plan.expert_layout = layout;
   const int64_t H = c.hidden_size, D = c.head_dim;
   const int64_t q_out = c.num_attention_heads * D, kv_out = c.num_key_value_heads * D;
   const bool qk_norm = c.kind == ArchKind::Qwen3 || c.kind == ArchKind::Qwen3Moe;
@@ -97,8 +119,11 @@ ModelPlan make_plan(const ModelConfig& c, const ModuleFilter& exclude) {
     }
     if (layer.sparse) {
       b.tensor(p + ".mlp.gate.weight", {c.num_experts, H});  // router: never quantized
-      for (int64_t e = 0; e < c.num_experts; ++e)
-        b.mlp(p + ".mlp.experts." + std::to_string(e), H, c.moe_intermediate_size, false, e);
+      if (layout == ExpertLayout::Fused)
+        b.fused_experts(p + ".mlp.experts", c.num_experts, H, c.moe_intermediate_size);
+      else
+        for (int64_t e = 0; e < c.num_experts; ++e)
+          b.mlp(p + ".mlp.experts." + std::to_string(e), H, c.moe_intermediate_size, false, e);
     } else {
       b.mlp(p + ".mlp", H, c.intermediate_size, c.mlp_bias);
     }
@@ -127,6 +152,26 @@ void ModelPlan::check(const io::ModelDir& dir) const {
   for (const auto& l : layers)
     for (const auto& t : l.tensors) check_one(t);
   for (const auto& t : globals) check_one(t);
+}
+
+ExpertLayout detect_expert_layout(const io::ModelDir& dir) {
+  for (const auto& name : dir.tensor_names())
+    if (name.ends_with(".mlp.experts.gate_up_proj")) return ExpertLayout::Fused;
+  return ExpertLayout::PerExpert;
+}
+
+ModelPlan plan_model(const io::ModelDir& dir, const ModuleFilter& exclude) {
+  auto plan = make_plan(ModelConfig::parse(dir.config(), dir.config_path().string()), exclude,
+                        detect_expert_layout(dir));
+  plan.check(dir);
+  return plan;
+}
+
+std::vector<float> read_weight(const io::ModelDir& dir, const PlannedLinear& m) {
+  const auto& t = dir.tensor(m.tensor);
+  std::vector<float> w(static_cast<size_t>(m.out * m.in));
+  t.file->read_f32(*t.info, m.offset(), w.size(), w.data());
+  return w;
 }
 
 std::vector<const PlannedLinear*> ModelPlan::quantized() const {

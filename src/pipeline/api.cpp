@@ -59,10 +59,7 @@ struct CausalLM::Impl {
   std::unique_ptr<io::CheckpointWriter> out;
   Impl(const std::filesystem::path& dir, QuantizeConfig c)
       : config(std::move(c)), options(options_of(config)), src(dir),
-        plan(model::make_plan(model::ModelConfig::parse(src.config(), src.config_path().string()),
-                              model::ModuleFilter(config.exclude))) {
-    plan.check(src);
-  }
+        plan(model::plan_model(src, model::ModuleFilter(config.exclude))) {}
 };
 
 std::vector<Example> load_examples(const std::filesystem::path& jsonl, int64_t vocab_size, int64_t nsamples,

@@ -36,11 +36,20 @@ io::CheckpointPlan make_checkpoint_plan(const io::ModelDir& src, const model::Mo
     const auto& info = *src.tensor(name).info;
     cp.model_tensors.push_back({name, numeric::is_float(info.dtype) ? dtype : info.dtype, info.shape});
   }
+  std::set<std::string> fused_done;
   for (const auto* m : plan.quantized()) {
-    cp.scale_tensors.push_back({m->module + ".per_block_scale", DType::F8_E4M3, {m->out, m->in / nvfp4::kBlockSize}});
-    cp.scale_tensors.push_back({m->module + ".scale_2", DType::F32, {}});
-    cp.scale_tensors.push_back({m->module + ".g_idx", DType::I32, {m->in}});
-    if (with_input_amax) cp.scale_tensors.push_back({m->module + ".input_amax", DType::F32, {}});
+    const std::string& M = m->scale_module();
+    io::Shape blocks{m->out, m->in / nvfp4::kBlockSize}, scalar{};
+    if (m->fused()) {  // one set of tensors per fused tensor, with a leading expert dimension
+      if (!fused_done.insert(M).second) continue;
+      const int64_t E = plan.config.num_experts;
+      blocks = {E, m->parts * m->out, m->in / nvfp4::kBlockSize};
+      scalar = {E};
+    }
+    cp.scale_tensors.push_back({M + ".per_block_scale", DType::F8_E4M3, blocks});
+    cp.scale_tensors.push_back({M + ".scale_2", DType::F32, m->parts > 1 ? io::Shape{scalar[0], m->parts} : scalar});
+    cp.scale_tensors.push_back({M + ".g_idx", DType::I32, {m->in}});
+    if (with_input_amax) cp.scale_tensors.push_back({M + ".input_amax", DType::F32, scalar});
   }
   return cp;
 }
@@ -63,9 +72,10 @@ void write_f32_span(io::CheckpointWriter& out, const std::string& where, const s
 
 }  // namespace
 
-void write_values(io::CheckpointWriter& out, const std::string& name, const float* values, uint64_t n, DType dtype) {
+void write_weight(io::CheckpointWriter& out, const model::PlannedLinear& m, const float* values, DType dtype) {
+  const auto n = static_cast<uint64_t>(m.out * m.in), at = m.offset();
   for (uint64_t first = 0; first < n; first += kChunkElems)
-    write_f32_span(out, "", name, values + first, first, std::min<uint64_t>(kChunkElems, n - first), dtype);
+    write_f32_span(out, "", m.tensor, values + first, at + first, std::min<uint64_t>(kChunkElems, n - first), dtype);
 }
 
 void write_cast(io::CheckpointWriter& out, const io::TensorRef& src, DType dtype) {
@@ -84,16 +94,24 @@ void write_cast(io::CheckpointWriter& out, const io::TensorRef& src, DType dtype
   }
 }
 
-void write_module_scales(io::CheckpointWriter& out, const std::string& module, const nvfp4::QuantizedMatrix& q) {
-  out.write_scale(module + ".per_block_scale", q.block_scales.data(), q.block_scales.size());
-  out.write_scale(module + ".scale_2", &q.scale_2, sizeof(float));
+// A fused tensor's slices each write their part of M's tensors: per_block_scale at the module's block offset
+// (one byte per block), scale_2 at [expert, part]; g_idx (the same for every expert) comes with the first slice.
+void write_module_scales(io::CheckpointWriter& out, const model::PlannedLinear& m, const nvfp4::QuantizedMatrix& q) {
+  const std::string& M = m.scale_module();
+  out.write_scale_part(M + ".per_block_scale", m.offset() / nvfp4::kBlockSize, q.block_scales.data(),
+                       q.block_scales.size());
+  const auto slot = static_cast<uint64_t>(m.fused() ? m.expert * m.parts + m.part : 0);
+  out.write_scale_part(M + ".scale_2", slot * sizeof(float), &q.scale_2, sizeof(float));
+  if (m.fused() && (m.expert != 0 || m.part != 0)) return;
   std::vector<int32_t> g_idx(static_cast<size_t>(q.cols));
   for (int64_t i = 0; i < q.cols; ++i) g_idx[i] = static_cast<int32_t>(i / nvfp4::kBlockSize);
-  out.write_scale(module + ".g_idx", g_idx.data(), g_idx.size() * sizeof(int32_t));
+  out.write_scale(M + ".g_idx", g_idx.data(), g_idx.size() * sizeof(int32_t));
 }
 
-void write_input_amax(io::CheckpointWriter& out, const std::string& module, float amax) {
-  out.write_scale(module + ".input_amax", &amax, sizeof(float));
+void write_input_amax(io::CheckpointWriter& out, const model::PlannedLinear& m, float amax) {
+  if (m.part != 0) return;  // gate and up of a fused gate_up_proj share one input
+  const auto slot = static_cast<uint64_t>(m.fused() ? m.expert : 0);
+  out.write_scale_part(m.scale_module() + ".input_amax", slot * sizeof(float), &amax, sizeof(float));
 }
 
 TensorsByLayer tensors_by_layer(const io::ModelDir& src, int64_t num_layers) {
@@ -113,13 +131,14 @@ void write_remaining(io::CheckpointWriter& out, const io::ModelDir& src, const s
   for (const auto& name : names) src.tensor(name).release();
 }
 
-float tensor_amax(const io::TensorRef& t) {
-  std::vector<float> chunk(std::min<uint64_t>(t.info->numel(), kChunkElems));
+float weight_amax(const io::ModelDir& src, const model::PlannedLinear& m) {
+  const auto& t = src.tensor(m.tensor);
+  const auto n = static_cast<uint64_t>(m.out * m.in);
+  std::vector<float> chunk(std::min<uint64_t>(n, kChunkElems));
   float amax = 0.0f;
-  for (uint64_t first = 0; first < t.info->numel(); first += kChunkElems) {
-    const uint64_t count = std::min<uint64_t>(kChunkElems, t.info->numel() - first);
-    t.file->read_f32(*t.info, first, count, chunk.data());
-    t.file->release(*t.info, first, count);
+  for (uint64_t first = 0; first < n; first += kChunkElems) {
+    const uint64_t count = std::min<uint64_t>(kChunkElems, n - first);
+    t.file->read_f32(*t.info, m.offset() + first, count, chunk.data());
     amax = std::max(amax, nvfp4::max_abs(chunk.data(), count));
   }
   return amax;

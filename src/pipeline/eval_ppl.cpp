@@ -14,9 +14,8 @@ namespace fp4gptq::pipeline {
 Perplexity eval_perplexity(const io::ModelDir& dir, const std::vector<int32_t>& stream, int64_t seqlen,
                            model::Compute compute, numeric::DType act_dtype, bool quiet) {
   if (seqlen < 2) throw Error("--seqlen must be at least 2 to score a token");
-  const auto cfg = model::ModelConfig::parse(dir.config(), dir.config_path().string());
-  const auto plan = model::make_plan(cfg);
-  plan.check(dir);
+  const auto plan = model::plan_model(dir);
+  const auto& cfg = plan.config;
   const int64_t windows = static_cast<int64_t>(stream.size()) / seqlen;
   if (windows == 0)
     throw Error("eval-ppl: the data holds " + std::to_string(stream.size()) + " tokens, fewer than one window of " +

@@ -4,7 +4,9 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <cmath>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <set>
 
@@ -12,6 +14,7 @@
 #include "fp4gptq/error.hpp"
 #include "gptq/hessian.hpp"
 #include "gptq/solver.hpp"
+#include "linalg/parallel.hpp"
 #include "model/causal_lm.hpp"
 #include "model/decoder_layer.hpp"
 #include "nvfp4/scale_rules.hpp"
@@ -131,7 +134,7 @@ class Driver {
     if (!force_dtype) dtype = o_.act_dtype;
     const uint64_t need = static_cast<uint64_t>(tokens_ * width) * numeric::dtype_size(dtype);
     uint64_t resident = 0;
-    for (const auto* other : {&x_, &x0_, &norm_, &attn_, &act_, &moe_out_})
+    for (const auto* other : {&x_, &x0_, &norm_, &attn_, &act_})
       if (other != &s && !other->on_disk()) resident += other->bytes();
     const bool spill = o_.max_act_bytes > 0 && resident + need > o_.max_act_bytes;
     if (spill && !s.on_disk())
@@ -333,91 +336,125 @@ class Driver {
     if (mods.empty()) return;
     // All modules of one group read the same input here (q/k/v; gate/up; o; down), so one Hessian serves all.
     const Hessian h = hessian_of(in);
-    solve_modules(layer, mods, h, apply, "");
+    for (auto& s : solve(mods, h, "", split_)) {
+      write_solved(s, split_.io_s);
+      note_solved(s);
+      report_solved(s);
+      if (apply)
+        layer.linear(s.m->module).set_weight(s.r.q.dequant.data());
+      else
+        pending_[s.m->module] = std::move(s.r.q.dequant);
+    }
   }
 
-  // GPTQ of modules reading one input (Hessian h), or round-to-nearest when `rtn_reason` says why; writes their
-  // weights, scales and report lines and swaps the quantized weights into the layer (or into pending_).
-  void solve_modules(model::DecoderLayer& layer, const std::vector<const model::PlannedLinear*>& mods, const Hessian& hs,
-                     bool apply, const std::string& rtn_reason) {
+  // A solved module: its result (dequantized weights rounded to the output dtype), the calibration it saw.
+  struct Solved {
+    const model::PlannedLinear* m = nullptr;
+    gptq::GptqResult r;
+    double seconds = 0;
+    int64_t tokens = 0;
+    float input_amax = 0;
+  };
+
+  // GPTQ of modules reading one input (Hessian hs), or round-to-nearest when `rtn_reason` says why. Touches
+  // no shared state (times go to `split`), so experts are solved on several threads at once.
+  std::vector<Solved> solve(const std::vector<const model::PlannedLinear*>& mods, const Hessian& hs,
+                            const std::string& rtn_reason, TimeSplit& split) const {
     const int64_t tokens = hs.acc.tokens(), dim = hs.acc.dim();
     auto t = Clock::now();
     const auto h = hs.acc.hessian();
-    split_.hessian_s += since(t);
+    split.hessian_s += since(t);
     // Fused global scales: the amax of the original weights of the modules sharing this input.
     std::map<std::string, float> group_amax;
     t = Clock::now();
-    std::map<std::string, std::vector<float>> weights;
+    std::vector<std::vector<float>> weights;
     for (const auto* m : mods) {
-      weights[m->module] = src_.tensor(m->weight()).read_f32();
-      const auto& w = weights[m->module];
+      weights.push_back(model::read_weight(src_, *m));
       float& a = group_amax[o_.fuse_scales ? m->input_key : m->module];
-      a = std::max(a, nvfp4::max_abs(w.data(), w.size()));
+      a = std::max(a, nvfp4::max_abs(weights.back().data(), weights.back().size()));
     }
-    split_.io_s += since(t);
+    split.io_s += since(t);
 
-    for (const auto* m : mods) {
+    std::vector<Solved> out;
+    for (size_t i = 0; i < mods.size(); ++i) {
+      const auto* m = mods[i];
+      const auto& w = weights[i];
       t = Clock::now();
       const float scale_2 = nvfp4::global_scale(group_amax.at(o_.fuse_scales ? m->input_key : m->module));
-      const auto& w = weights[m->module];
-      gptq::GptqResult r;
+      Solved s{m, {}, 0, tokens, hs.input_amax};
+      auto& r = s.r;
       if (rtn_reason.empty()) {
         auto cfg = o_.gptq;
         cfg.scale_2 = scale_2;
         r = gptq::gptq_quantize(w.data(), m->out, m->in, h.data(), dim, cfg, m->module);
-        split_.solve_flops += static_cast<double>(m->out) * m->in * m->in + 4.0 / 3.0 * std::pow(static_cast<double>(m->in), 3);
+        split.solve_flops += static_cast<double>(m->out) * m->in * m->in + 4.0 / 3.0 * std::pow(static_cast<double>(m->in), 3);
       } else {
         r.q = nvfp4::quantize_rtn(w.data(), m->out, m->in, scale_2, m->module);
         r.fallback = true;
         r.note = rtn_reason;
         if (tokens > 0) {  // RTN's output error on the little calibration the module saw
           std::vector<float> dw(w.size());
-          for (size_t i = 0; i < w.size(); ++i) dw[i] = w[i] - r.q.dequant[i];
+          for (size_t j = 0; j < w.size(); ++j) dw[j] = w[j] - r.q.dequant[j];
           const double den = gptq::quadratic_form_trace(w.data(), m->out, m->in, h.data());
           r.rel_err = r.rtn_rel_err = den > 0 ? gptq::quadratic_form_trace(dw.data(), m->out, m->in, h.data()) / den : 0.0;
         }
       }
-      const double solve_s = since(t);
-      split_.solve_s += solve_s;
-
-      t = Clock::now();
-      write_values(out_, m->weight(), r.q.dequant.data(), r.q.dequant.size(), o_.dtype);
-      write_module_scales(out_, m->module, r.q);
-      write_input_amax(out_, m->module, hs.input_amax);
-      written_.insert(m->weight());
-      round_to(r.q.dequant, o_.dtype);
-      if (apply)
-        layer.linear(m->module).set_weight(r.q.dequant.data());
-      else
-        pending_[m->module] = std::move(r.q.dequant);
-      split_.io_s += since(t);
-
-      ++summary_.modules;
-      summary_.fallbacks += r.fallback;
-      rel_sum_ += r.rel_err;
-      rtn_sum_ += r.rtn_rel_err;
-      modules_[m->module] = {{"loss", r.loss},       {"rel_err", r.rel_err}, {"rtn_rel_err", r.rtn_rel_err},
-                             {"damp", r.damp},       {"tokens", tokens},     {"fallback", r.fallback},
-                             {"retries", r.retries}, {"dead_columns", r.dead_columns},
-                             {"input_amax", hs.input_amax}, {"scale_2", r.q.scale_2}, {"time_s", solve_s}};
-      if (!r.note.empty()) modules_[m->module]["note"] = r.note;
-      const std::string line = fmt::format("{} rel_err {:.5f} (rtn {:.5f}) loss {:.4g} damp {:.2f} tokens {}{} {}",
-                                           m->module, r.rel_err, r.rtn_rel_err, r.loss, r.damp, tokens,
-                                           r.fallback ? " FALLBACK" : "", format_seconds(solve_s));
-      if (r.fallback || r.retries)
-        spdlog::warn("{}: {}", line, r.note);
-      else
-        progress_.note(line);
+      round_to(r.q.dequant, o_.dtype);  // what the checkpoint holds, and what the next inputs see
+      s.seconds = since(t);
+      split.solve_s += s.seconds;
+      out.push_back(std::move(s));
     }
+    return out;
+  }
+
+  // Writes a solved module's weight, scales and input amax into the checkpoint (time added to io_s).
+  void write_solved(const Solved& s, double& io_s) {
+    const auto t = Clock::now();
+    write_weight(out_, *s.m, s.r.q.dequant.data(), o_.dtype);
+    write_module_scales(out_, *s.m, s.r.q);
+    write_input_amax(out_, *s.m, s.input_amax);
+    written_.insert(s.m->tensor);
+    io_s += since(t);
+  }
+
+  // Its log line (a warning for retries and fallbacks).
+  void note_solved(const Solved& s) const {
+    const auto& r = s.r;
+    const std::string line = fmt::format("{} rel_err {:.5f} (rtn {:.5f}) loss {:.4g} damp {:.2f} tokens {}{} {}",
+                                         s.m->module, r.rel_err, r.rtn_rel_err, r.loss, r.damp, s.tokens,
+                                         r.fallback ? " FALLBACK" : "", format_seconds(s.seconds));
+    if (r.fallback || r.retries)
+      spdlog::warn("{}: {}", line, r.note);
+    else
+      progress_.note(line);
+  }
+
+  // Its entry in quantization_report.json and the summary.
+  void report_solved(const Solved& s) {
+    const auto& r = s.r;
+    ++summary_.modules;
+    summary_.fallbacks += r.fallback;
+    rel_sum_ += r.rel_err;
+    rtn_sum_ += r.rtn_rel_err;
+    auto& j = modules_[s.m->module];
+    j = {{"loss", r.loss},       {"rel_err", r.rel_err}, {"rtn_rel_err", r.rtn_rel_err},
+         {"damp", r.damp},       {"tokens", s.tokens},   {"fallback", r.fallback},
+         {"retries", r.retries}, {"dead_columns", r.dead_columns},
+         {"input_amax", s.input_amax}, {"scale_2", r.q.scale_2}, {"time_s", s.seconds}};
+    if (s.m->fused())
+      j["stored_in"] = fmt::format("{}[{}, {}:{}]", s.m->tensor, s.m->expert, s.m->part * s.m->out,
+                                   (s.m->part + 1) * s.m->out);
+    if (!r.note.empty()) j["note"] = r.note;
   }
 
   // A sparse MoE layer's MLP (DESIGN §6): every token is routed (router in FP32); each expert's gate/up
   // Hessian comes from the tokens routed to it (every token with --moe-calibrate-all), its down Hessian from
-  // its own activations; an expert with fewer than the minimum tokens falls back to round-to-nearest. Experts
-  // are independent, so expert by expert ([gate,up] then [down]) is the same as all [gate,up] then all
-  // [down]. The layer output uses the real routing and the quantized experts.
+  // its own activations with its gate/up quantized; an expert with fewer than the minimum tokens falls back
+  // to round-to-nearest. Experts are independent, so each is done whole ([gate,up] then [down]), several at
+  // once on the --threads workers (each single-threaded): the same as all [gate,up] then all [down]. The layer
+  // output then comes from the MoE forward with the real routing and the quantized experts.
   void run_sparse_mlp(const model::LayerPlan& lp, model::DecoderLayer& layer, const ActivationStore& yn) {
-    const int64_t H = c_.hidden_size, E = c_.num_experts, k = c_.num_experts_per_tok;
+    const int64_t E = c_.num_experts, k = c_.num_experts_per_tok;
     auto t = Clock::now();
     model::Routing routing;
     routing.k = k;
@@ -429,92 +466,159 @@ class Driver {
       std::copy(r.weights.begin(), r.weights.end(), routing.weights.begin() + ch.row0 * k);
     });
     split_.forward_s += since(t);
-    const int64_t min_tokens = o_.moe_min_tokens >= 0 ? o_.moe_min_tokens : default_moe_min_tokens();
+    split_.forward_flops += 2.0 * tokens_ * c_.hidden_size * E;
     std::optional<Hessian> all_tokens;  // --moe-calibrate-all: one gate/up Hessian of every token, for every expert
     if (o_.moe_calibrate_all) all_tokens.emplace(hessian_of(yn));
 
-    // The weighted sum of the experts' outputs, FP32 (accumulated expert by expert), within the memory budget.
-    auto& moe_out = reset(moe_out_, H, numeric::DType::F32, /*force_dtype=*/true);
-    {
-      const std::vector<float> zeros(static_cast<size_t>(std::min<int64_t>(tokens_, 1024) * H), 0.0f);
-      for (int64_t r = 0; r < tokens_; r += 1024) moe_out.store(r, std::min<int64_t>(1024, tokens_ - r), zeros.data());
+    ExpertJobs jobs(lp, layer, yn, routing, all_tokens ? &*all_tokens : nullptr,
+                    o_.moe_min_tokens >= 0 ? o_.moe_min_tokens : default_moe_min_tokens());
+    for (int64_t e = 0; e < E; ++e) {  // (group_modules records skipped modules: not on the workers)
+      jobs.gate_up.push_back(group_modules(lp, SeqGroup::MlpGateUp, e));
+      jobs.down.push_back(group_modules(lp, SeqGroup::MlpDown, e));
     }
-    std::vector<float> x, act, y, xa, aa, row(static_cast<size_t>(H));
-    std::vector<int64_t> idx;
-    std::vector<float> w;
-    for (int32_t e = 0; e < E; ++e) {
-      if (e % 16 == 0) progress_.note(fmt::format("layer {} experts {}-{} of {}", lp.index, e, std::min<int64_t>(e + 16, E) - 1, E));
-      routing.rows_of(e, idx, w);
-      const auto n = static_cast<int64_t>(idx.size());
-      t = Clock::now();
-      x.resize(static_cast<size_t>(n * H));
-      for (int64_t i = 0; i < n; ++i) yn.load(idx[i], 1, &x[i * H]);
-      split_.forward_s += since(t);
-      const int64_t seen = o_.moe_calibrate_all ? tokens_ : n;
-      const std::string starved =
-          seen < min_tokens ? fmt::format("starved expert: {} calibration tokens < --moe-min-tokens {}: round-to-nearest",
-                                          seen, min_tokens)
-                            : "";
-      // [gate, up]
-      if (const auto mods = group_modules(lp, SeqGroup::MlpGateUp, e); !mods.empty()) {
-        if (all_tokens) {
-          solve_modules(layer, mods, *all_tokens, true, starved);
-        } else {
-          t = Clock::now();
-          Hessian h(H, o_.gptq.hessian_dtype);
-          if (n > 0) h.add_f32(x.data(), n);
-          split_.hessian_s += since(t);
-          split_.hessian_flops += 2.0 * n * H * H;
-          solve_modules(layer, mods, h, true, starved);
-        }
-      }
-      // [down]: the expert's activations with its quantized gate/up
-      const int64_t inter = c_.moe_intermediate_size;
-      t = Clock::now();
-      act.resize(static_cast<size_t>(n * inter));
-      if (n > 0) layer.expert_act(e, x.data(), n, act.data());
-      split_.forward_s += since(t);
-      split_.forward_flops += 4.0 * n * H * inter;
-      if (const auto mods = group_modules(lp, SeqGroup::MlpDown, e); !mods.empty()) {
-        Hessian h(inter, o_.gptq.hessian_dtype);
-        t = Clock::now();
-        if (o_.moe_calibrate_all) {  // every token's activation through this expert
-          for (const auto& ch : chunks_) {
-            xa.resize(static_cast<size_t>(ch.rows * H));
-            aa.resize(static_cast<size_t>(ch.rows * inter));
-            yn.load(ch.row0, ch.rows, xa.data());
-            layer.expert_act(e, xa.data(), ch.rows, aa.data());
-            h.add_f32(aa.data(), ch.rows);
-          }
-        } else if (n > 0) {
-          h.add_f32(act.data(), n);
-        }
-        split_.hessian_s += since(t);
-        split_.hessian_flops += 2.0 * static_cast<double>(h.acc.tokens()) * inter * inter;
-        solve_modules(layer, mods, h, true, starved);
-      }
-      t = Clock::now();
-      y.resize(static_cast<size_t>(n * H));
-      if (n > 0) layer.expert_down(e, act.data(), n, y.data());
-      for (int64_t i = 0; i < n; ++i) {
-        moe_out.load(idx[i], 1, row.data());
-        for (int64_t j = 0; j < H; ++j) row[j] += w[i] * y[i * H + j];
-        moe_out.store(idx[i], 1, row.data());
-      }
-      split_.forward_s += since(t);
-      split_.forward_flops += 2.0 * n * H * inter;
-    }
-    // Layer output: x_ (holding h) + the MoE output.
+    jobs.results.resize(static_cast<size_t>(E));
+    const int workers = static_cast<int>(std::min<int64_t>(linalg::num_threads(), E));
+    std::vector<TimeSplit> splits(static_cast<size_t>(workers));
     t = Clock::now();
-    std::vector<float> hbuf, mbuf;
-    for (const auto& ch : chunks_) {
-      hbuf.resize(static_cast<size_t>(ch.rows * H));
-      mbuf.resize(hbuf.size());
-      x_.load(ch.row0, ch.rows, hbuf.data());
-      moe_out.load(ch.row0, ch.rows, mbuf.data());
-      for (int64_t i = 0; i < ch.rows * H; ++i) hbuf[i] += mbuf[i];
-      x_.store(ch.row0, ch.rows, hbuf.data());
+    linalg::parallel_tasks(E, workers, [&](int64_t e, int w) { run_expert(jobs, e, splits[static_cast<size_t>(w)]); });
+    // Per-part times: the workers' mean (they ran side by side); FLOPs: the total.
+    for (const auto& sp : splits) {
+      split_.forward_s += sp.forward_s / workers;
+      split_.hessian_s += sp.hessian_s / workers;
+      split_.solve_s += sp.solve_s / workers;
+      split_.io_s += sp.io_s / workers;
+      split_.forward_flops += sp.forward_flops;
+      split_.hessian_flops += sp.hessian_flops;
+      split_.solve_flops += sp.solve_flops;
     }
+    split_.io_s += jobs.io_s;
+    for (const auto& solved : jobs.results)  // the report in expert order, whatever order they finished in
+      for (const auto& s : solved) report_solved(s);
+    progress_.note(fmt::format("layer {}: {} experts on {} threads in {}", lp.index, E, workers, format_seconds(since(t))));
+    stage_moe_out(layer, yn);
+  }
+
+  // What the expert workers share (read-only, except results[e], which only expert e's worker writes).
+  struct ExpertJobs {
+    ExpertJobs(const model::LayerPlan& l, model::DecoderLayer& d, const ActivationStore& y, const model::Routing& r,
+               const Hessian* all, int64_t min)
+        : lp(l), layer(d), yn(y), routing(r), all_tokens(all), min_tokens(min) {}
+    const model::LayerPlan& lp;
+    model::DecoderLayer& layer;
+    const ActivationStore& yn;
+    const model::Routing& routing;
+    const Hessian* all_tokens;  // --moe-calibrate-all
+    int64_t min_tokens;
+    std::vector<std::vector<const model::PlannedLinear*>> gate_up, down;  // quantized modules per expert
+    std::vector<std::vector<Solved>> results;                            // per expert, weights dropped
+    std::mutex mu;  // guards the checkpoint writer, progress and these:
+    int64_t done = 0;
+    double io_s = 0;
+  };
+
+  // One expert, on a worker thread: [gate,up] Hessian from its routed tokens and solve, its quantized gate/up
+  // swapped in, then the [down] Hessian from its activations and solve. Its tokens are gathered at most
+  // kExpertRows at a time (kept between the two passes when they fit in one).
+  void run_expert(ExpertJobs& jobs, int64_t e, TimeSplit& sp) {
+    const int64_t H = c_.hidden_size, inter = c_.moe_intermediate_size;
+    const int64_t piece = std::max<int64_t>(o_.chunk_tokens, kExpertRows);
+    std::vector<int64_t> idx;
+    std::vector<float> rw, x, act;
+    jobs.routing.rows_of(static_cast<int32_t>(e), idx, rw);
+    const auto n = static_cast<int64_t>(idx.size());
+    const int64_t seen = o_.moe_calibrate_all ? tokens_ : n;
+    const int64_t need = std::max<int64_t>(jobs.min_tokens, 1);  // no tokens at all: always round-to-nearest
+    const std::string starved =
+        seen < need ? fmt::format("starved expert: {} calibration tokens < --moe-min-tokens {}: round-to-nearest", seen, need)
+                    : "";
+    int64_t gathered = -1;  // first row of the piece now in x
+    auto gather = [&](int64_t r0) {
+      if (gathered == r0) return std::min(piece, n - r0);
+      const auto t = Clock::now();
+      const int64_t cnt = std::min(piece, n - r0);
+      x.resize(static_cast<size_t>(cnt * H));
+      for (int64_t i = 0; i < cnt; ++i) jobs.yn.load(idx[r0 + i], 1, &x[i * H]);
+      gathered = r0;
+      sp.forward_s += since(t);
+      return cnt;
+    };
+    auto finish = [&](const std::vector<const model::PlannedLinear*>& mods, const Hessian& h) {
+      auto solved = solve(mods, h, starved, sp);
+      for (auto& s : solved) jobs.layer.linear(s.m->module).set_weight(s.r.q.dequant.data());
+      const std::lock_guard<std::mutex> lock(jobs.mu);
+      for (auto& s : solved) {
+        write_solved(s, jobs.io_s);
+        note_solved(s);
+        s.r.q.dequant = {};  // written and swapped in; the report needs the rest
+        jobs.results[static_cast<size_t>(e)].push_back(std::move(s));
+      }
+    };
+
+    if (const auto& mods = jobs.gate_up[static_cast<size_t>(e)]; !mods.empty()) {
+      if (jobs.all_tokens) {
+        finish(mods, *jobs.all_tokens);
+      } else {
+        Hessian h(H, o_.gptq.hessian_dtype);
+        for (int64_t r0 = 0; r0 < n; r0 += piece) {
+          const int64_t cnt = gather(r0);
+          const auto t = Clock::now();
+          h.add_f32(x.data(), cnt);
+          sp.hessian_s += since(t);
+        }
+        sp.hessian_flops += 2.0 * n * H * H;
+        finish(mods, h);
+      }
+    }
+    if (const auto& mods = jobs.down[static_cast<size_t>(e)]; !mods.empty()) {
+      Hessian h(inter, o_.gptq.hessian_dtype);
+      // The activations of the tokens it learns from (every token with --moe-calibrate-all), through its
+      // quantized gate/up.
+      auto add_act = [&](const float* xs, int64_t cnt) {
+        auto t = Clock::now();
+        act.resize(static_cast<size_t>(cnt * inter));
+        jobs.layer.expert_act(e, xs, cnt, act.data());
+        sp.forward_s += since(t);
+        sp.forward_flops += 4.0 * cnt * H * inter;
+        t = Clock::now();
+        h.add_f32(act.data(), cnt);
+        sp.hessian_s += since(t);
+        sp.hessian_flops += 2.0 * cnt * inter * inter;
+      };
+      if (o_.moe_calibrate_all) {
+        std::vector<float> xa;
+        for (const auto& ch : chunks_) {
+          xa.resize(static_cast<size_t>(ch.rows * H));
+          jobs.yn.load(ch.row0, ch.rows, xa.data());
+          add_act(xa.data(), ch.rows);
+        }
+      } else {
+        for (int64_t r0 = 0; r0 < n; r0 += piece) {
+          const int64_t cnt = gather(r0);  // (before x.data(): gathering may move x)
+          add_act(x.data(), cnt);
+        }
+      }
+      finish(mods, h);
+    }
+    const std::lock_guard<std::mutex> lock(jobs.mu);
+    if (++jobs.done % 16 == 0 || jobs.done == c_.num_experts)
+      progress_.note(fmt::format("layer {} experts {}/{} done (elapsed {})", jobs.lp.index, jobs.done, c_.num_experts,
+                                 format_seconds(progress_.elapsed())));
+  }
+
+  // Sparse layer output: x_ (holding h) + the MoE block of the quantized experts (DecoderLayer::mlp).
+  void stage_moe_out(const model::DecoderLayer& layer, const ActivationStore& yn) {
+    const auto t = Clock::now();
+    std::vector<float> h, y;
+    each_chunk(yn, [&](const Chunk& ch, const std::vector<float>& x) {
+      h.resize(x.size());
+      y.resize(x.size());
+      x_.load(ch.row0, ch.rows, h.data());
+      layer.mlp(x.data(), ch.rows, y.data());
+      for (size_t i = 0; i < h.size(); ++i) h[i] += y[i];
+      x_.store(ch.row0, ch.rows, h.data());
+    });
+    split_.forward_flops += 2.0 * tokens_ * c_.hidden_size * c_.num_experts +
+                            6.0 * tokens_ * c_.num_experts_per_tok * c_.hidden_size * c_.moe_intermediate_size;
     split_.forward_s += since(t);
   }
 
@@ -533,7 +637,8 @@ class Driver {
   std::unique_ptr<model::RopeTable> rope_;
   int64_t longest_ = 0, tokens_ = 0;
   std::filesystem::path offload_dir_;
-  ActivationStore x_, x0_, norm_, attn_, act_, moe_out_;
+  ActivationStore x_, x0_, norm_, attn_, act_;
+  static constexpr int64_t kExpertRows = 16384;  // most routed tokens of one expert gathered at a time
   std::map<std::string, std::vector<float>> pending_;
   bool warned_sparse_at_once_ = false;
   std::set<std::string> written_;

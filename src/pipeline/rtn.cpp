@@ -43,9 +43,7 @@ nlohmann::ordered_json quantize_config(const RtnOptions& o) {
 RtnSummary run_rtn(const RtnOptions& o) {
   const auto start = std::chrono::steady_clock::now();
   io::ModelDir src(o.model_dir);
-  const auto config = model::ModelConfig::parse(src.config(), src.config_path().string());
-  const auto plan = model::make_plan(config, model::ModuleFilter(o.exclude));
-  plan.check(src);
+  const auto plan = model::plan_model(src, model::ModuleFilter(o.exclude));
 
   io::CheckpointWriter out(o.out_dir, o.overwrite,
                            make_checkpoint_plan(src, plan, o.dtype, o.max_shard_bytes, /*with_input_amax=*/false));
@@ -65,7 +63,7 @@ RtnSummary run_rtn(const RtnOptions& o) {
       for (const auto& m : layer.linears)
         if (m.quantize) {
           float& a = group_amax[m.input_key];
-          a = std::max(a, tensor_amax(src.tensor(m.weight())));
+          a = std::max(a, weight_amax(src, m));
         }
     for (const auto& m : layer.linears) {
       if (!m.quantize) {
@@ -75,14 +73,13 @@ RtnSummary run_rtn(const RtnOptions& o) {
         continue;
       }
       const auto t0 = std::chrono::steady_clock::now();
-      const auto& ref = src.tensor(m.weight());
-      const auto w = ref.read_f32();
+      const auto w = model::read_weight(src, m);
       const float s2 = o.fuse_scales ? nvfp4::global_scale(group_amax.at(m.input_key))
                                      : nvfp4::global_scale(nvfp4::max_abs(w.data(), w.size()));
-      const auto q = nvfp4::quantize_rtn(w.data(), m.out, m.in, s2, m.weight());
-      write_values(out, m.weight(), q.dequant.data(), q.dequant.size(), o.dtype);
-      write_module_scales(out, m.module, q);
-      done.insert(m.weight());
+      const auto q = nvfp4::quantize_rtn(w.data(), m.out, m.in, s2, m.module);
+      write_weight(out, m, q.dequant.data(), o.dtype);
+      write_module_scales(out, m, q);
+      done.insert(m.tensor);
       double se = 0, max_err = 0;
       for (size_t i = 0; i < w.size(); ++i) {
         const double d = static_cast<double>(w[i]) - q.dequant[i];

@@ -32,14 +32,31 @@ inline std::vector<uint16_t> raw16(const io::TensorRef& t) {
 
 inline uint16_t to_bits(float v, DType dt) { return dt == DType::BF16 ? numeric::f32_to_bf16(v) : numeric::f32_to_f16(v); }
 
-// What the checks see of one quantized module.
+// What the checks see of one quantized module (its slice, for an expert of a fused 3D tensor).
 struct QuantizedModule {
   const model::PlannedLinear* plan;
-  std::vector<float> source;      // the source weight, FP32
+  std::vector<float> source;      // the source weight, FP32 [out, in]
   std::vector<uint16_t> stored;   // the output weight's bits (fp16 or bf16)
   std::vector<uint8_t> scales;    // per_block_scale bytes [out, in/16]
   float scale_2 = 0;
+  float input_amax = 0;
 };
+
+// Where a module lives in its tensors, computed here from DESIGN §7: a 2D weight whole; expert e's part p
+// (gate 0, up 1) of a fused [E, parts·out, in] tensor at rows (e·parts + p)·out.
+struct Slot {
+  std::string M;          // scales-file prefix
+  uint64_t first_row = 0;  // first row of the module in the (flattened) weight / per_block_scale
+  uint64_t scalar = 0;     // index into M.scale_2 (flattened [E, parts]) and M.input_amax ([E]) is expert
+  io::Shape blocks, scale_2, input_amax;
+};
+inline Slot slot_of(const model::PlannedLinear& m, int64_t experts) {
+  if (!m.fused()) return {m.module, 0, 0, {m.out, m.in / 16}, {}, {}};
+  const int64_t parts = m.tensor.ends_with("gate_up_proj") ? 2 : 1;
+  const int64_t part = m.module.ends_with(".up_proj") ? 1 : 0;
+  return {m.tensor, static_cast<uint64_t>((m.expert * parts + part) * m.out), static_cast<uint64_t>(m.expert * parts + part),
+          {experts, parts * m.out, m.in / 16}, parts == 2 ? io::Shape{experts, 2} : io::Shape{experts}, {experts}};
+}
 
 struct CheckOptions {
   std::vector<std::string> exclude;
@@ -54,8 +71,8 @@ struct CheckOptions {
 inline void check_checkpoint(const fs::path& src_dir, const fs::path& out_dir, const CheckOptions& o,
                              const std::function<void(const QuantizedModule&)>& per_module = {}) {
   const io::ModelDir src(src_dir);
-  const auto cfg = model::ModelConfig::parse(src.config(), "config.json");
-  const auto plan = model::make_plan(cfg, model::ModuleFilter(o.exclude));
+  const auto plan = model::plan_model(src, model::ModuleFilter(o.exclude));
+  const int64_t E = plan.config.num_experts;
   const char* dtype_name = o.dtype == DType::BF16 ? "bfloat16" : "float16";
 
   for (const char* f : {"config.json", "quantize_config.json", "quantization_report.json", "model.safetensors.index.json",
@@ -100,13 +117,18 @@ inline void check_checkpoint(const fs::path& src_dir, const fs::path& out_dir, c
   std::set<std::string> expected_scales, got_scales;
   for (const auto* m : plan.quantized())
     for (const char* s : {".per_block_scale", ".scale_2", ".g_idx", ".input_amax"})
-      if (o.input_amax || std::string(s) != ".input_amax") expected_scales.insert(m->module + s);
+      if (o.input_amax || std::string(s) != ".input_amax") expected_scales.insert(slot_of(*m, E).M + s);
   for (const auto& t : scales.tensors()) got_scales.insert(t.name);
   EXPECT_EQ(got_scales, expected_scales);
 
+  auto slice = [](const io::TensorRef& t, const model::PlannedLinear& m, uint64_t first_row) {
+    std::vector<float> v(static_cast<size_t>(m.out * m.in));
+    t.file->read_f32(*t.info, first_row * m.in, v.size(), v.data());
+    return v;
+  };
   std::map<std::string, float> amax;
   for (const auto* m : plan.quantized()) {
-    const auto w = src.tensor(m->weight()).read_f32();
+    const auto w = slice(src.tensor(m->tensor), *m, slot_of(*m, E).first_row);
     float a = 0;
     for (float v : w) a = std::max(a, std::fabs(v));
     auto& g = amax[o.fuse_scales ? m->input_key : m->module];
@@ -114,31 +136,37 @@ inline void check_checkpoint(const fs::path& src_dir, const fs::path& out_dir, c
   }
   std::set<std::string> quantized_weights;
   for (const auto* m : plan.quantized()) {
-    quantized_weights.insert(m->weight());
-    QuantizedModule q{m, src.tensor(m->weight()).read_f32(), raw16(out.tensor(m->weight())), {}, 0};
-    const auto& pbs = scales.at(m->module + ".per_block_scale");
+    const Slot at = slot_of(*m, E);
+    quantized_weights.insert(m->tensor);
+    QuantizedModule q{m, slice(src.tensor(m->tensor), *m, at.first_row), {}, {}, 0, 0};
+    const auto all = raw16(out.tensor(m->tensor));
+    q.stored.assign(all.begin() + static_cast<int64_t>(at.first_row * m->in),
+                    all.begin() + static_cast<int64_t>((at.first_row + m->out) * m->in));
+    const auto& pbs = scales.at(at.M + ".per_block_scale");
     ASSERT_EQ(pbs.dtype, DType::F8_E4M3);
-    ASSERT_EQ(pbs.shape, (io::Shape{m->out, m->in / 16}));
+    ASSERT_EQ(pbs.shape, at.blocks);
     const auto bytes = scales.bytes(pbs);
-    q.scales.assign(reinterpret_cast<const uint8_t*>(bytes.data()), reinterpret_cast<const uint8_t*>(bytes.data()) + bytes.size());
-    const auto& s2 = scales.at(m->module + ".scale_2");
-    ASSERT_EQ(s2.shape, io::Shape{});
-    q.scale_2 = scales.read_f32(s2)[0];
+    const auto* b0 = reinterpret_cast<const uint8_t*>(bytes.data()) + at.first_row * (m->in / 16);
+    q.scales.assign(b0, b0 + m->out * (m->in / 16));
+    const auto& s2 = scales.at(at.M + ".scale_2");
+    ASSERT_EQ(s2.shape, at.scale_2);
+    q.scale_2 = scales.read_f32(s2)[at.scalar];
     EXPECT_EQ(q.scale_2, amax[o.fuse_scales ? m->input_key : m->module] / 2688.0f) << m->module;
-    const auto& gi = scales.at(m->module + ".g_idx");
+    const auto& gi = scales.at(at.M + ".g_idx");
     ASSERT_EQ(gi.dtype, DType::I32);
+    ASSERT_EQ(gi.shape, io::Shape{m->in});
     std::vector<int32_t> g(static_cast<size_t>(m->in));
     std::memcpy(g.data(), scales.bytes(gi).data(), g.size() * 4);
     for (int64_t i = 0; i < m->in; ++i) ASSERT_EQ(g[i], i / 16);
     if (o.input_amax) {
-      const auto& ia = scales.at(m->module + ".input_amax");
-      EXPECT_EQ(ia.shape, io::Shape{});
-      const float amax_in = scales.read_f32(ia)[0];
-      EXPECT_TRUE(std::isfinite(amax_in));
+      const auto& ia = scales.at(at.M + ".input_amax");
+      EXPECT_EQ(ia.shape, at.input_amax);
+      q.input_amax = scales.read_f32(ia)[m->fused() ? static_cast<size_t>(m->expert) : 0];
+      EXPECT_TRUE(std::isfinite(q.input_amax));
       if (report["modules"][m->module]["tokens"].get<int64_t>() > 0)
-        EXPECT_GT(amax_in, 0.0f) << m->module;
+        EXPECT_GT(q.input_amax, 0.0f) << m->module;
       else
-        EXPECT_EQ(amax_in, 0.0f) << m->module << " saw no calibration token";
+        EXPECT_EQ(q.input_amax, 0.0f) << m->module << " saw no calibration token";
     }
     size_t bad_value = 0;
     for (int64_t r = 0; r < m->out; ++r)
