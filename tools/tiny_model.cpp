@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <fstream>
+#include <map>
 #include <numbers>
 
 #include "fp4gptq/error.hpp"
@@ -121,7 +122,14 @@ void make_tiny_model(const fs::path& out, const TinyModelOptions& o) {
     throw Error("make-tiny-model: --dtype '" + o.dtype + "' (bfloat16 or float16 expected)");
   if (o.shards < 1) throw Error("make-tiny-model: --shards must be >= 1");
   const DType dtype = o.dtype == "float16" ? DType::F16 : DType::BF16;
-  const auto plan = model::make_plan(config);
+  const auto plan =
+      model::make_plan(config, {}, o.fused_experts ? model::ExpertLayout::Fused : model::ExpertLayout::PerExpert);
+  // A fused expert tensor is filled slice by slice from the per-expert tensors' random streams, so both layouts
+  // hold the same weights.
+  std::map<std::string, std::vector<const model::PlannedLinear*>> slices;
+  for (const auto& l : plan.layers)
+    for (const auto& m : l.linears)
+      if (m.fused()) slices[m.tensor].push_back(&m);
 
   std::vector<model::ExpectedTensor> tensors;  // HF order: embeddings, layers, final norm, lm_head
   tensors.push_back(plan.globals[0]);
@@ -150,20 +158,26 @@ void make_tiny_model(const fs::path& out, const TinyModelOptions& o) {
     io::SafetensorsWriter w(dir.path() / name, groups[g], {{"format", "pt"}});
     std::vector<float> f32;
     std::vector<std::byte> buf;
-    for (const auto& spec : groups[g]) {
-      const uint64_t n = io::numel(spec.shape);
-      const uint64_t row = spec.shape.size() > 1 ? static_cast<uint64_t>(spec.shape.back()) : n;
+    // Values of tensor `t` (its own random stream) written at element `at` of output tensor `dest`.
+    auto emit = [&](const model::ExpectedTensor& t, const std::string& dest, uint64_t at) {
+      const uint64_t n = io::numel(t.shape);
+      const uint64_t row = t.shape.size() > 1 ? static_cast<uint64_t>(t.shape.back()) : n;
       const uint64_t rows_per_chunk = std::max<uint64_t>(1, (1u << 20) / std::max<uint64_t>(row, 1));
-      NormalRng rng(o.seed, spec.name);
-      const model::ExpectedTensor t{spec.name, spec.shape};
+      NormalRng rng(o.seed, t.name);
       for (uint64_t first = 0; first < n; first += rows_per_chunk * row) {
         const uint64_t count = std::min<uint64_t>(rows_per_chunk * row, n - first);
         f32.resize(count);
         buf.resize(count * 2);
         fill(t, rng, f32.data(), count);
         numeric::from_f32(dtype, f32.data(), buf.data(), count);
-        w.write_part(spec.name, first * 2, buf.data(), buf.size());
+        w.write_part(dest, (at + first) * 2, buf.data(), buf.size());
       }
+    };
+    for (const auto& spec : groups[g]) {
+      if (const auto it = slices.find(spec.name); it != slices.end())
+        for (const auto* m : it->second) emit({m->module + ".weight", {m->out, m->in}}, spec.name, m->offset());
+      else
+        emit({spec.name, spec.shape}, spec.name, 0);
       weight_map[spec.name] = name;
     }
     w.finish();

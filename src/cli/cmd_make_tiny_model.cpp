@@ -27,6 +27,9 @@ Subcommand add_make_tiny_model(CLI::App& app) {
   cmd->add_option("--moe-intermediate", o->moe_intermediate, "moe_intermediate_size (MoE)")->capture_default_str();
   cmd->add_option("--decoder-sparse-step", o->decoder_sparse_step, "decoder_sparse_step (MoE)")->capture_default_str();
   cmd->add_option("--mlp-only-layers", o->mlp_only_layers, "Dense layers of a MoE model")->delimiter(',');
+  cmd->add_flag("--fused-experts", o->fused_experts,
+                "MoE experts as fused 3D tensors (mlp.experts.gate_up_proj [E, 2*I, H], mlp.experts.down_proj "
+                "[E, H, I]) with the same values as the per-expert layout");
   cmd->add_option("--dtype", o->dtype, "Weight dtype: bfloat16 or float16")->capture_default_str();
   cmd->add_flag("--tie-embeddings", o->tie_embeddings, "tie_word_embeddings (no lm_head.weight)");
   cmd->add_flag("--attention-bias", o->attention_bias, "attention_bias (Llama/Qwen3)");

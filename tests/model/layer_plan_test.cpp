@@ -2,6 +2,8 @@
 // check of a checkpoint against it.
 #include <gtest/gtest.h>
 
+#include <map>
+
 #include "io/json_file.hpp"
 #include "io/model_dir.hpp"
 #include "model/layer_plan.hpp"
@@ -60,6 +62,38 @@ TEST(LayerPlan, MoeExpertsRouterAndTiedEmbeddings) {
   EXPECT_EQ(gate3.input_key, "model.layers.0.mlp.experts.3.gate_up");
   EXPECT_EQ(p.globals.size(), 2u);  // tied: no lm_head
   EXPECT_EQ(p.layers[1].linears.size(), 7u);
+}
+
+TEST(LayerPlan, FusedExpertsAreSlicesOfTwo3DTensors) {
+  const io::ModelDir dir(test::golden_dir() / "tiny-qwen3moe");
+  const auto cfg = ModelConfig::parse(dir.config(), "config.json");
+  EXPECT_EQ(detect_expert_layout(dir), ExpertLayout::PerExpert);
+  const auto p = make_plan(cfg, ModuleFilter({R"(experts\.down_proj$)"}), ExpertLayout::Fused);
+  const auto& l = p.layers[0];
+  const int64_t E = cfg.num_experts, I = cfg.moe_intermediate_size, H = cfg.hidden_size;
+  EXPECT_EQ(l.linears.size(), 4u + static_cast<size_t>(E) * 3u);
+  std::map<std::string, Shape> shapes;
+  for (const auto& t : l.tensors) shapes[t.name] = t.shape;
+  EXPECT_EQ(shapes["model.layers.0.mlp.experts.gate_up_proj"], (Shape{E, 2 * I, H}));
+  EXPECT_EQ(shapes["model.layers.0.mlp.experts.down_proj"], (Shape{E, H, I}));
+  EXPECT_EQ(shapes.count("model.layers.0.mlp.experts.3.gate_proj.weight"), 0u);
+  auto find = [&](const std::string& name) {
+    return *std::find_if(l.linears.begin(), l.linears.end(), [&](const auto& m) { return m.module == name; });
+  };
+  const auto up3 = find("model.layers.0.mlp.experts.3.up_proj");
+  EXPECT_TRUE(up3.fused());
+  EXPECT_EQ(up3.tensor, "model.layers.0.mlp.experts.gate_up_proj");
+  EXPECT_EQ(up3.scale_module(), up3.tensor);
+  EXPECT_EQ(up3.offset(), static_cast<uint64_t>((3 * 2 * I + I) * H));  // rows I..2I-1 of slice 3
+  EXPECT_EQ(up3.input_key, find("model.layers.0.mlp.experts.3.gate_proj").input_key);
+  EXPECT_TRUE(up3.quantize);
+  const auto down2 = find("model.layers.0.mlp.experts.2.down_proj");
+  EXPECT_EQ(down2.offset(), static_cast<uint64_t>(2 * H * I));
+  EXPECT_FALSE(down2.quantize) << "the exclude regex matches the fused tensor's name";
+  const auto q = find("model.layers.0.self_attn.q_proj");
+  EXPECT_FALSE(q.fused());
+  EXPECT_EQ(q.tensor, "model.layers.0.self_attn.q_proj.weight");
+  test::expect_error([&] { p.check(dir); }, {"model.layers.0.mlp.experts.gate_up_proj", "missing"});
 }
 
 TEST(LayerPlan, ExcludeAndBlockMultiple) {
