@@ -20,7 +20,8 @@ if [ ! -f "$MODEL/config.json" ]; then
     --calib-samples 1024 --calib-seqlen 512 --out "$MODEL" --overwrite >/dev/null
 fi
 START=$(date +%s.%N)
-$FP4GPTQ quantize --quiet --overwrite --model "$MODEL" --calib "$MODEL/calibration.jsonl" --nsamples "$SAMPLES" \
+TIMEFORMAT='  cpu: user %U s + sys %S s over %R s wall = %P%% of one core'
+time $FP4GPTQ quantize --quiet --overwrite --model "$MODEL" --calib "$MODEL/calibration.jsonl" --nsamples "$SAMPLES" \
   --seqlen 512 --out "$WORK/out-moe-$LAYERS" "$@"
 END=$(date +%s.%N)
 python3 - "$WORK/out-moe-$LAYERS/quantization_report.json" "$START" "$END" "$LAYERS" "$SAMPLES" <<'PY'

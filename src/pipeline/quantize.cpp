@@ -549,7 +549,8 @@ class Driver {
       for (auto& s : solved) {
         write_solved(s, jobs.io_s);
         note_solved(s);
-        s.r.q.dequant = {};  // written and swapped in; the report needs the rest
+        s.r.q = {0, 0, {}, {}, s.r.q.scale_2, {}};  // written and swapped in: the report keeps the scalars
+        s.r.g_idx = {};
         jobs.results[static_cast<size_t>(e)].push_back(std::move(s));
       }
     };

@@ -6,6 +6,8 @@
 
 #include "fp4gptq/fp4gptq.hpp"
 #include "io/json_file.hpp"
+#include "calib/calibration.hpp"
+#include "pipeline/eval_ppl.hpp"
 #include "pipeline/rtn.hpp"
 #include "tests/pipeline/checkpoint_checks.hpp"
 #include "tests/test_support.hpp"
@@ -113,6 +115,20 @@ TEST(MoeLayout, TinyModelWritesTheSameWeightsInBothLayouts) {
     EXPECT_TRUE(std::equal(u.begin(), u.end(), gu.begin() + (e * 2 + 1) * kInter * kHidden)) << e;
     EXPECT_TRUE(std::equal(dn.begin(), dn.end(), down.begin() + e * kHidden * kInter)) << e;
   }
+}
+
+TEST(MoeLayout, EvalPplIsTheSameInBothLayouts) {
+  test::ScratchDir d;
+  tools::make_tiny_model(d / "per", moe_model(false));
+  tools::make_tiny_model(d / "fused", moe_model(true));
+  std::vector<int32_t> stream;
+  for (const auto& s : calib::read_token_jsonl(d / "per" / "calibration.jsonl", 128).samples)
+    stream.insert(stream.end(), s.begin(), s.end());
+  const auto per = pipeline::eval_perplexity(io::ModelDir(d / "per"), stream, 48, model::Compute::F32, numeric::DType::F32, true);
+  const auto fused =
+      pipeline::eval_perplexity(io::ModelDir(d / "fused"), stream, 48, model::Compute::F32, numeric::DType::F32, true);
+  EXPECT_GT(per.ppl, 1.0);
+  EXPECT_EQ(per.ppl, fused.ppl);
 }
 
 TEST(MoeLayout, FusedQuantizeMatchesPerExpertAndKeepsTheLayout) {
