@@ -514,14 +514,15 @@ class Driver {
     std::mutex mu;  // guards the checkpoint writer, progress and these:
     int64_t done = 0;
     double io_s = 0;
+    Clock::time_point start = Clock::now();
   };
 
   // One expert, on a worker thread: [gate,up] Hessian from its routed tokens and solve, its quantized gate/up
   // swapped in, then the [down] Hessian from its activations and solve. Its tokens are gathered at most
-  // kExpertRows at a time (kept between the two passes when they fit in one).
+  // QuantizeOptions::expert_rows at a time (kept between the two passes when they fit in one).
   void run_expert(ExpertJobs& jobs, int64_t e, TimeSplit& sp) {
     const int64_t H = c_.hidden_size, inter = c_.moe_intermediate_size;
-    const int64_t piece = std::max<int64_t>(o_.chunk_tokens, kExpertRows);
+    const int64_t piece = std::max<int64_t>(o_.expert_rows, 1);
     std::vector<int64_t> idx;
     std::vector<float> rw, x, act;
     jobs.routing.rows_of(static_cast<int32_t>(e), idx, rw);
@@ -601,9 +602,13 @@ class Driver {
       finish(mods, h);
     }
     const std::lock_guard<std::mutex> lock(jobs.mu);
-    if (++jobs.done % 16 == 0 || jobs.done == c_.num_experts)
-      progress_.note(fmt::format("layer {} experts {}/{} done (elapsed {})", jobs.lp.index, jobs.done, c_.num_experts,
+    if (++jobs.done % 16 == 0 || jobs.done == c_.num_experts) {
+      const double s = since(jobs.start);
+      progress_.note(fmt::format("layer {} experts {}/{} done in {} (ETA {} for the layer's experts; elapsed {})",
+                                 jobs.lp.index, jobs.done, c_.num_experts, format_seconds(s),
+                                 format_seconds(s / static_cast<double>(jobs.done) * static_cast<double>(c_.num_experts - jobs.done)),
                                  format_seconds(progress_.elapsed())));
+    }
   }
 
   // Sparse layer output: x_ (holding h) + the MoE block of the quantized experts (DecoderLayer::mlp).
@@ -639,7 +644,6 @@ class Driver {
   int64_t longest_ = 0, tokens_ = 0;
   std::filesystem::path offload_dir_;
   ActivationStore x_, x0_, norm_, attn_, act_;
-  static constexpr int64_t kExpertRows = 16384;  // most routed tokens of one expert gathered at a time
   std::map<std::string, std::vector<float>> pending_;
   bool warned_sparse_at_once_ = false;
   std::set<std::string> written_;

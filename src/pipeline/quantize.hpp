@@ -33,6 +33,7 @@ struct QuantizeOptions {
   std::filesystem::path offload_dir;    // where (default: the system temp directory)
   int64_t moe_min_tokens = -1;  // experts with fewer calibration tokens fall back to RTN; -1: 10% of the expected share
   bool moe_calibrate_all = false;  // every token into every expert's Hessians (outputs keep the real routing)
+  int64_t expert_rows = 16384;     // most routed tokens of one expert gathered (FP32) at a time
 };
 
 // Where the time went, with the FLOPs of each part (DESIGN §5 accounting for Hessians and solves).

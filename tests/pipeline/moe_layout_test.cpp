@@ -7,7 +7,9 @@
 #include "fp4gptq/fp4gptq.hpp"
 #include "io/json_file.hpp"
 #include "calib/calibration.hpp"
+#include "pipeline/checkpoint_output.hpp"
 #include "pipeline/eval_ppl.hpp"
+#include "pipeline/quantize.hpp"
 #include "pipeline/rtn.hpp"
 #include "tests/pipeline/checkpoint_checks.hpp"
 #include "tests/test_support.hpp"
@@ -174,6 +176,27 @@ TEST(MoeLayout, ExcludeMatchesTheFusedTensorName) {
   EXPECT_FALSE(scales.find("model.layers.0.mlp.experts.down_proj.per_block_scale"));
   const auto skipped = io::read_json(d / "q" / "quantization_report.json")["skipped"];
   EXPECT_EQ(skipped.size(), static_cast<size_t>(kExperts));
+}
+
+// An expert's routed tokens gathered a few rows at a time (as past QuantizeOptions::expert_rows on a large
+// calibration set) give the Hessians of one gather; with f64 accumulation, the same bytes.
+TEST(MoeLayout, ExpertTokensInPiecesGiveTheSameResult) {
+  test::ScratchDir d;
+  tools::make_tiny_model(d / "fused", moe_model(true));
+  const io::ModelDir src(d / "fused");
+  const auto plan = model::plan_model(src);
+  const auto calib = calib::load_calibration(d / "fused" / "calibration.jsonl", 128, {});
+  for (const int64_t rows : {int64_t{1} << 20, int64_t{5}}) {
+    pipeline::QuantizeOptions o;
+    o.quiet = true;
+    o.gptq.hessian_dtype = gptq::HessianDType::F64;
+    o.expert_rows = rows;
+    const auto out = d / ("rows" + std::to_string(rows));
+    io::CheckpointWriter w(out, false, pipeline::make_checkpoint_plan(src, plan, numeric::DType::F16, 0, true));
+    pipeline::quantize_into(w, src, plan, calib, o);
+    w.commit();
+  }
+  test::expect_same_safetensors(d / "rows1048576", d / "rows5");
 }
 
 TEST(MoeLayout, ParallelExpertSolvesGiveTheBytesOfOneThread) {
