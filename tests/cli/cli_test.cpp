@@ -31,6 +31,25 @@ TEST(Cli, TinyModelInspectRtn) {
   EXPECT_EQ(r.output.find("layer 1/2"), std::string::npos) << "--quiet silences progress: " << r.output;
 }
 
+TEST(Cli, FusedExpertsInspectAndRtn) {
+  test::ScratchDir dir;
+  const auto model = (dir / "m").string(), out = (dir / "q").string();
+  auto r = run_command(cli() + " make-tiny-model --arch Qwen3MoeForCausalLM --experts 4 --layers 1 --fused-experts --out " +
+                       model);
+  ASSERT_EQ(r.status, 0) << r.output;
+  r = run_command(cli() + " inspect --tensors --model " + model);
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("fused 3D tensors"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("model.layers.0.mlp.experts.gate_up_proj"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("[4, 128, 128]"), std::string::npos) << r.output;  // [E, 2*I, H]
+  EXPECT_NE(r.output.find("quantized    16 Linear modules"), std::string::npos) << r.output;
+  r = run_command(cli() + " rtn --quiet --model " + model + " --out " + out);
+  ASSERT_EQ(r.status, 0) << r.output;
+  r = run_command(cli() + " inspect --tensors --model " + out);
+  ASSERT_EQ(r.status, 0) << "the output keeps the fused layout and loads again: " << r.output;
+  EXPECT_NE(r.output.find("model.layers.0.mlp.experts.down_proj"), std::string::npos) << r.output;
+}
+
 TEST(Cli, ErrorsExitWith2AndNameTheCulprit) {
   test::ScratchDir dir;
   auto r = run_command(cli() + " rtn --model " + (dir / "nope").string() + " --out " + (dir / "o").string());
