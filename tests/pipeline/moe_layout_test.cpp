@@ -45,11 +45,12 @@ void quantize(const fs::path& model, const fs::path& out, const fs::path& work, 
   lm.save_quantized(out);
 }
 
-void rtn(const fs::path& model, const fs::path& out) {
+void rtn(const fs::path& model, const fs::path& out, bool fuse_scales = true) {
   pipeline::RtnOptions o;
   o.model_dir = model;
   o.out_dir = out;
   o.quiet = true;
+  o.fuse_scales = fuse_scales;
   pipeline::run_rtn(o);
 }
 
@@ -158,10 +159,14 @@ TEST(MoeLayout, FusedRtnMatchesPerExpert) {
   test::ScratchDir d;
   tools::make_tiny_model(d / "per", moe_model(false));
   tools::make_tiny_model(d / "fused", moe_model(true));
-  rtn(d / "per", d / "rper");
-  rtn(d / "fused", d / "rfused");
-  test::check_checkpoint(d / "fused", d / "rfused", {{}, numeric::DType::F16, true, false});
-  expect_same_per_expert(d / "rper", d / "rfused", /*input_amax=*/false);
+  for (const bool fuse : {true, false}) {  // scale_2 [E, 2]: gate's and up's own with --no-fuse-scales
+    SCOPED_TRACE(fuse ? "fused scale_2" : "per-tensor scale_2");
+    const std::string tag = fuse ? "" : "-nofuse";
+    rtn(d / "per", d / ("rper" + tag), fuse);
+    rtn(d / "fused", d / ("rfused" + tag), fuse);
+    test::check_checkpoint(d / "fused", d / ("rfused" + tag), {{}, numeric::DType::F16, fuse, false});
+    expect_same_per_expert(d / ("rper" + tag), d / ("rfused" + tag), /*input_amax=*/false);
+  }
 }
 
 TEST(MoeLayout, ExcludeMatchesTheFusedTensorName) {
