@@ -1,15 +1,17 @@
 #pragma once
 // fp4gptq's C++ API, shaped like AutoGPTQ's:
 //
-//   fp4gptq::QuantizeConfig cfg;                        // bits 4, group_size 16, NVFP4
+//   fp4gptq::QuantizeConfig cfg;                        // bits 4, group_size 16, NVFP4, GPTQ
 //   auto model = fp4gptq::CausalLM::from_pretrained("Qwen3-8B", cfg);
 //   model.quantize(fp4gptq::load_examples("calib.jsonl", model.vocab_size(), 128, 2048));
 //   model.save_quantized("Qwen3-8B-nvfp4");
 //
-// quantize() streams the pseudo-quantized checkpoint (DESIGN §7) into a staging directory under
-// cfg.work_dir as it goes, layer by layer; save_quantized() moves it into place.
+// quantize() streams the pseudo-quantized checkpoint (docs/DESIGN.md §7) into a staging directory under
+// cfg.work_dir as it goes, layer by layer; save_quantized() moves it into place. Each CausalLM runs on its
+// own threads (cfg.threads): two models quantized at once in one process do not interfere.
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -20,25 +22,42 @@
 namespace fp4gptq {
 
 enum class Method { NVFP4 };
+enum class Algorithm { GPTQ, RTN };  // RTN: round-to-nearest, no calibration
+enum class DType { Float16, BFloat16, Float32, Float64 };
+enum class Compute { BF16, F32 };  // matmuls in bf16 with FP32 accumulation, or in FP32
+
+// The one spelling of each option value (CLI flags and error messages use these).
+inline const std::map<std::string, DType>& dtype_names() {
+  static const std::map<std::string, DType> m = {{"float16", DType::Float16},   {"fp16", DType::Float16},
+                                                 {"bfloat16", DType::BFloat16}, {"bf16", DType::BFloat16},
+                                                 {"float32", DType::Float32},   {"f32", DType::Float32},
+                                                 {"float64", DType::Float64},   {"f64", DType::Float64}};
+  return m;
+}
+inline const std::map<std::string, Compute>& compute_names() {
+  static const std::map<std::string, Compute> m = {{"bf16", Compute::BF16}, {"f32", Compute::F32}};
+  return m;
+}
 
 struct QuantizeConfig {
   int bits = 4;                    // NVFP4 only: 4
   int group_size = 16;             // NVFP4 only: 16
   bool desc_act = false;           // act-order (static block scales in the original order)
   Method method = Method::NVFP4;
+  Algorithm algorithm = Algorithm::GPTQ;
   double damp_percent = 0.01;
   int block_size = 128;            // GPTQ lazy-batch width
   bool static_groups = false;      // block scales all first (static) instead of from updated weights (dynamic)
   bool true_sequential = true;
   bool fuse_scales = true;         // q/k/v and gate/up share scale_2
   std::vector<std::string> exclude;  // regexes of modules to leave unquantized
-  std::string act_dtype = "bfloat16";  // activations kept as bfloat16 | float32
-  std::string compute = "bf16";        // matmuls: bf16 (oneDNN) | f32 (OpenBLAS)
-  std::string hessian_dtype = "f32";   // f32 | f64
-  std::string dtype = "float16";       // output tensors: float16 | bfloat16
-  std::string max_shard_size;          // e.g. "5GB"; empty: one main file
-  std::string max_act_memory;          // e.g. "8G": activations past this are offloaded to files; empty: no limit
-  std::filesystem::path offload_dir;   // where offloaded activations go (default: the system temp directory)
+  DType act_dtype = DType::BFloat16;   // activations kept as BFloat16 | Float32
+  Compute compute = Compute::BF16;
+  DType hessian_dtype = DType::Float32;  // Float32 | Float64
+  DType dtype = DType::Float16;          // output tensors: Float16 | BFloat16
+  uint64_t max_shard_bytes = 0;          // split the main file into shards of at most this; 0: one file
+  uint64_t max_act_bytes = 0;            // activations past this are offloaded to files; 0: no limit
+  std::filesystem::path offload_dir;     // where offloaded activations go (default: the system temp directory)
   int64_t moe_min_tokens = -1;        // experts seeing fewer tokens fall back to RTN; -1: 10% of the expected share
   bool moe_calibrate_all = false;      // every token into every expert's Hessians (outputs keep the real routing)
   int threads = 0;                     // 0: all cores
@@ -50,7 +69,7 @@ using Example = std::vector<int32_t>;  // token ids of one calibration sample
 
 struct QuantizeReport {
   int64_t modules = 0, fallbacks = 0, skipped = 0, samples = 0, tokens = 0;
-  double mean_rel_err = 0, mean_rtn_rel_err = 0, seconds = 0;
+  double mean_rel_err = 0, mean_rtn_rel_err = 0, mean_weight_mse = 0, seconds = 0;
   uint64_t peak_rss_bytes = 0;
 };
 
@@ -58,6 +77,13 @@ struct QuantizeReport {
 // subset; seqlen 0 = no truncation. Errors name the file and line.
 std::vector<Example> load_examples(const std::filesystem::path& jsonl, int64_t vocab_size, int64_t nsamples = 0,
                                    int64_t seqlen = 0, std::optional<uint64_t> seed = std::nullopt);
+
+// "5GB" (10^9), "500MB", "2GiB" (2^30), "1000" (bytes); an error naming `what` on anything else.
+uint64_t parse_size(const std::string& text, const std::string& what);
+
+// Refuses an output path that exists as a file, or as a non-empty directory unless `overwrite`, or whose
+// parent does not exist: the checks save_quantized makes, for callers that want to fail before long work.
+void check_output_dir(const std::filesystem::path& out_dir, bool overwrite);
 
 class CausalLM {
  public:
@@ -67,7 +93,8 @@ class CausalLM {
   ~CausalLM();
 
   int64_t vocab_size() const;
-  QuantizeReport quantize(const std::vector<Example>& examples);
+  // GPTQ needs examples; RTN takes none.
+  QuantizeReport quantize(const std::vector<Example>& examples = {});
   void save_quantized(const std::filesystem::path& out_dir, bool overwrite = false);
 
  private:
@@ -75,5 +102,22 @@ class CausalLM {
   explicit CausalLM(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
+
+struct EvalConfig {
+  int64_t seqlen = 2048;
+  Compute compute = Compute::BF16;  // bf16 also keeps the activations in bf16
+  int threads = 0;
+  bool quiet = false;
+};
+
+struct Perplexity {
+  double ppl = 0, mean_nll = 0;
+  int64_t windows = 0, scored_tokens = 0;
+};
+
+// Perplexity of a model directory (original or pseudo-quantized) on a token-id JSONL file (DESIGN §8): all
+// lines' ids in file order, non-overlapping windows of seqlen, the tail dropped.
+Perplexity evaluate_perplexity(const std::filesystem::path& model_dir, const std::filesystem::path& data_jsonl,
+                               const EvalConfig& config = {});
 
 }  // namespace fp4gptq

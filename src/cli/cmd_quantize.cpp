@@ -1,9 +1,7 @@
 #include <fmt/core.h>
 
 #include "cli/commands.hpp"
-#include "fp4gptq/fp4gptq.hpp"
-#include "io/staged_dir.hpp"
-#include "pipeline/progress.hpp"
+#include "cli/options.hpp"
 
 namespace fp4gptq::cli {
 
@@ -12,7 +10,8 @@ Subcommand add_quantize(CLI::App& app) {
                                              "write the pseudo-quantized checkpoint");
   auto c = std::make_shared<QuantizeConfig>();
   auto model = std::make_shared<std::string>(), calib = std::make_shared<std::string>(),
-       out = std::make_shared<std::string>(), block_scales = std::make_shared<std::string>("dynamic");
+       out = std::make_shared<std::string>(), block_scales = std::make_shared<std::string>("dynamic"),
+       shard = std::make_shared<std::string>(), act_memory = std::make_shared<std::string>();
   auto nsamples = std::make_shared<int64_t>(128), seqlen = std::make_shared<int64_t>(2048);
   auto seed = std::make_shared<int64_t>(-1);
   auto no_true_seq = std::make_shared<bool>(false), no_fuse = std::make_shared<bool>(false),
@@ -36,45 +35,46 @@ Subcommand add_quantize(CLI::App& app) {
   cmd->add_flag("--no-true-sequential", *no_true_seq,
                 "Take every group's inputs from the unquantized layer (default: [q,k,v] -> [o] -> [gate,up] -> [down], "
                 "each from the layer with the earlier groups quantized)");
-  cmd->add_flag("--no-fuse-scales", *no_fuse, "Per-tensor scale_2 instead of one shared by q/k/v and by gate/up");
-  cmd->add_option("--exclude", c->exclude, "Leave modules matching this regex unquantized (repeatable)");
   cmd->add_option("--moe-min-tokens", c->moe_min_tokens,
                   "MoE: an expert routed fewer calibration tokens falls back to round-to-nearest (flagged in the "
                   "report); -1: 10% of an expert's expected share, tokens x top-k / experts")
       ->capture_default_str();
   cmd->add_flag("--moe-calibrate-all", c->moe_calibrate_all,
                 "MoE: accumulate every token into every expert's Hessians (outputs still use the real routing)");
-  cmd->add_option("--max-act-memory", c->max_act_memory,
+  cmd->add_option("--max-act-memory", *act_memory,
                   "Keep at most this much calibration activation in RAM (e.g. 8G); the rest goes to files under "
                   "--offload-dir (unlinked, nothing is left behind)");
   cmd->add_option("--offload-dir", c->offload_dir, "Directory for offloaded activations (default: the system temp dir)");
-  cmd->add_option("--act-dtype", c->act_dtype, "Calibration activations kept as bfloat16 or float32")->capture_default_str();
-  cmd->add_option("--compute", c->compute, "Matmuls: bf16 (oneDNN, FP32 accumulation) or f32 (OpenBLAS)")->capture_default_str();
-  cmd->add_option("--hessian-dtype", c->hessian_dtype, "Hessian accumulation: f32 or f64")->capture_default_str();
-  cmd->add_option("--dtype", c->dtype, "dtype of the output tensors: float16 or bfloat16")->capture_default_str();
-  cmd->add_option("--max-shard-size", c->max_shard_size, "Split the main file into shards of at most this size (e.g. 5GB)");
+  add_dtype_option(cmd, "--act-dtype", c->act_dtype, {DType::BFloat16, DType::Float32},
+                   "Calibration activations kept as bfloat16 or float32");
+  cmd->add_option("--compute", c->compute, "Matmuls: bf16 (FP32 accumulation) or f32")
+      ->transform(CLI::CheckedTransformer(compute_names()))
+      ->default_str("bf16");
+  add_dtype_option(cmd, "--hessian-dtype", c->hessian_dtype, {DType::Float32, DType::Float64},
+                   "Hessian accumulation: f32 or f64");
+  add_output_options(cmd, *c, *shard, *no_fuse);
   cmd->add_flag("--overwrite", *overwrite, "Replace an existing output directory");
   cmd->add_option("--threads", c->threads, "Threads (0: all cores); results are identical for the same count")
       ->capture_default_str();
-  cmd->add_flag("--quiet", c->quiet, "No progress on stderr");
   return {cmd, [=] {
             const std::filesystem::path out_dir(*out);
-            io::check_output_dir(out_dir, *overwrite);  // fail before the long work
+            check_output_dir(out_dir, *overwrite);  // fail before the long work
             QuantizeConfig cfg = *c;
+            cfg.max_shard_bytes = shard->empty() ? 0 : parse_size(*shard, "--max-shard-size");
+            cfg.max_act_bytes = act_memory->empty() ? 0 : parse_size(*act_memory, "--max-act-memory");
             cfg.static_groups = *block_scales == "static";
             cfg.true_sequential = !*no_true_seq;
             cfg.fuse_scales = !*no_fuse;
-            const auto parent = std::filesystem::absolute(out_dir).parent_path();
-            cfg.work_dir = parent;  // build beside the output: the final rename stays on one filesystem
+            cfg.work_dir = work_dir_for(out_dir);
             auto lm = CausalLM::from_pretrained(*model, cfg);
             const auto examples = load_examples(*calib, lm.vocab_size(), *nsamples, *seqlen,
                                                 *seed >= 0 ? std::optional<uint64_t>(*seed) : std::nullopt);
             const auto r = lm.quantize(examples);
             lm.save_quantized(out_dir, *overwrite);
             fmt::print("quantize: {} modules ({} fallbacks, {} left unquantized) on {} samples / {} tokens; mean "
-                       "rel_err {:.5f} vs RTN {:.5f}; {}, peak RSS {:.0f} MiB -> {}\n",
+                       "rel_err {:.5f} vs RTN {:.5f}; {:.1f}s, peak RSS {:.0f} MiB -> {}\n",
                        r.modules, r.fallbacks, r.skipped, r.samples, r.tokens, r.mean_rel_err, r.mean_rtn_rel_err,
-                       pipeline::format_seconds(r.seconds), static_cast<double>(r.peak_rss_bytes) / (1 << 20), *out);
+                       r.seconds, static_cast<double>(r.peak_rss_bytes) / (1 << 20), *out);
           }};
 }
 

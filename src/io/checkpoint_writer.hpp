@@ -23,8 +23,8 @@ struct CheckpointPlan {
   uint64_t max_shard_bytes = 0;           // 0: one main file
 };
 
-// "5GB" (10^9), "500MB", "2GiB" (2^30), "1000" (bytes); error naming the option on anything else.
-uint64_t parse_size(const std::string& text, const std::string& option = "--max-shard-size");
+// "5GB" (10^9), "500MB", "2GiB" (2^30), "1000" (bytes); an error naming `what` (e.g. the option) otherwise.
+uint64_t parse_size(const std::string& text, const std::string& what);
 
 class CheckpointWriter {
  public:

@@ -21,7 +21,7 @@ std::vector<float> embed_tokens(const io::ModelDir& dir, const ModelConfig& c, c
   return out;
 }
 
-void lm_head_chunks(const io::ModelDir& dir, const ModelConfig& c, const float* hidden, int64_t rows, Compute compute,
+void lm_head_chunks(const linalg::Context& ctx, const io::ModelDir& dir, const ModelConfig& c, const float* hidden, int64_t rows, Compute compute,
                     const std::function<void(int64_t, int64_t, const float*)>& consume, bool apply_final_norm) {
   const int64_t H = c.hidden_size;
   std::vector<float> x(hidden, hidden + rows * H);
@@ -39,12 +39,12 @@ void lm_head_chunks(const io::ModelDir& dir, const ModelConfig& c, const float* 
     Linear l(nv, H, compute);
     l.set_weight(w.data());
     logits.resize(static_cast<size_t>(rows * nv));
-    l.forward(x.data(), rows, logits.data());
+    l.forward(ctx, x.data(), rows, logits.data());
     consume(v0, nv, logits.data());
   }
 }
 
-std::vector<float> forward_logits(const io::ModelDir& dir, const ModelPlan& plan,
+std::vector<float> forward_logits(const linalg::Context& ctx, const io::ModelDir& dir, const ModelPlan& plan,
                                   const std::vector<std::vector<int32_t>>& sequences, Compute compute,
                                   const std::function<void(int64_t, const std::vector<float>&)>& on_hidden) {
   const auto& c = plan.config;
@@ -63,7 +63,7 @@ std::vector<float> forward_logits(const io::ModelDir& dir, const ModelPlan& plan
   std::vector<float> next(x.size());
   for (const auto& lp : plan.layers) {
     const DecoderLayer layer(c, lp, dir, compute);
-    layer.forward(x.data(), lens, rope, next.data());
+    layer.forward(ctx, x.data(), lens, rope, next.data());
     x.swap(next);
     if (on_hidden) on_hidden(lp.index + 1, x);
   }
@@ -74,7 +74,7 @@ std::vector<float> forward_logits(const io::ModelDir& dir, const ModelPlan& plan
     on_hidden(static_cast<int64_t>(plan.layers.size()) + 1, normed);
   }
   std::vector<float> logits(static_cast<size_t>(rows * c.vocab_size));
-  lm_head_chunks(dir, c, x.data(), rows, compute, [&](int64_t v0, int64_t nv, const float* chunk) {
+  lm_head_chunks(ctx, dir, c, x.data(), rows, compute, [&](int64_t v0, int64_t nv, const float* chunk) {
     for (int64_t r = 0; r < rows; ++r) std::copy(chunk + r * nv, chunk + (r + 1) * nv, &logits[r * c.vocab_size + v0]);
   });
   return logits;

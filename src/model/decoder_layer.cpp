@@ -5,7 +5,6 @@
 #include <numeric>
 
 #include "fp4gptq/error.hpp"
-#include "linalg/blas.hpp"
 
 namespace fp4gptq::model {
 
@@ -54,7 +53,7 @@ void DecoderLayer::input_norm(const float* x, int64_t rows, float* y) const {
   rms_norm(x, rows, c_.hidden_size, input_norm_.data(), c_.rms_norm_eps, y);
 }
 
-void DecoderLayer::attention(const float* xn, const std::vector<int64_t>& seq_lens, const RopeTable& rope,
+void DecoderLayer::attention(const linalg::Context& ctx, const float* xn, const std::vector<int64_t>& seq_lens, const RopeTable& rope,
                              float* attn) const {
   int64_t rows = 0;
   for (auto l : seq_lens) rows += l;
@@ -63,7 +62,7 @@ void DecoderLayer::attention(const float* xn, const std::vector<int64_t>& seq_le
   q.resize(static_cast<size_t>(rows * nh * hd));
   k.resize(static_cast<size_t>(rows * nkv * hd));
   v.resize(k.size());
-  Linear::forward_shared(xn, rows, {{&lin("self_attn.q_proj"), q.data()}, {&lin("self_attn.k_proj"), k.data()},
+  Linear::forward_shared(ctx, xn, rows, {{&lin("self_attn.q_proj"), q.data()}, {&lin("self_attn.k_proj"), k.data()},
                                     {&lin("self_attn.v_proj"), v.data()}});
   if (!q_norm_.empty()) {  // Qwen3: RMSNorm over each head before RoPE
     rms_norm(q.data(), rows * nh, hd, q_norm_.data(), c_.rms_norm_eps, q.data());
@@ -73,13 +72,13 @@ void DecoderLayer::attention(const float* xn, const std::vector<int64_t>& seq_le
   for (const int64_t len : seq_lens) {
     rope.apply(&q[r0 * nh * hd], len, nh, 0);
     rope.apply(&k[r0 * nkv * hd], len, nkv, 0);
-    causal_attention(&q[r0 * nh * hd], &k[r0 * nkv * hd], &v[r0 * nkv * hd], len, nh, nkv, hd, attn + r0 * nh * hd);
+    causal_attention(ctx, &q[r0 * nh * hd], &k[r0 * nkv * hd], &v[r0 * nkv * hd], len, nh, nkv, hd, attn + r0 * nh * hd);
     r0 += len;
   }
 }
 
-void DecoderLayer::attention_out(const float* x, const float* attn, int64_t rows, float* h) const {
-  lin("self_attn.o_proj").forward(attn, rows, h);
+void DecoderLayer::attention_out(const linalg::Context& ctx, const float* x, const float* attn, int64_t rows, float* h) const {
+  lin("self_attn.o_proj").forward(ctx, attn, rows, h);
   const int64_t n = rows * c_.hidden_size;
   for (int64_t i = 0; i < n; ++i) h[i] += x[i];
 }
@@ -88,25 +87,25 @@ void DecoderLayer::post_norm(const float* h, int64_t rows, float* y) const {
   rms_norm(h, rows, c_.hidden_size, post_norm_.data(), c_.rms_norm_eps, y);
 }
 
-void DecoderLayer::mlp_act(const float* yn, int64_t rows, float* act) const {
+void DecoderLayer::mlp_act(const linalg::Context& ctx, const float* yn, int64_t rows, float* act) const {
   const auto& gate = lin("mlp.gate_proj");
   thread_local std::vector<float> g, u;
   g.resize(static_cast<size_t>(rows * gate.out()));
   u.resize(g.size());
-  Linear::forward_shared(yn, rows, {{&gate, g.data()}, {&lin("mlp.up_proj"), u.data()}});
+  Linear::forward_shared(ctx, yn, rows, {{&gate, g.data()}, {&lin("mlp.up_proj"), u.data()}});
   silu_mul(g.data(), u.data(), static_cast<int64_t>(g.size()), act);
 }
 
-void DecoderLayer::mlp_out(const float* h, const float* act, int64_t rows, float* out) const {
-  lin("mlp.down_proj").forward(act, rows, out);
+void DecoderLayer::mlp_out(const linalg::Context& ctx, const float* h, const float* act, int64_t rows, float* out) const {
+  lin("mlp.down_proj").forward(ctx, act, rows, out);
   const int64_t n = rows * c_.hidden_size;
   for (int64_t i = 0; i < n; ++i) out[i] += h[i];
 }
 
-Routing DecoderLayer::route(const float* yn, int64_t rows) const {
+Routing DecoderLayer::route(const linalg::Context& ctx, const float* yn, int64_t rows) const {
   const int64_t E = c_.num_experts, k = c_.num_experts_per_tok;
   std::vector<float> logits(static_cast<size_t>(rows * E));
-  linalg::sgemm(false, true, rows, E, c_.hidden_size, 1.0f, yn, c_.hidden_size, router_.data(), c_.hidden_size, 0.0f,
+  ctx.sgemm(false, true, rows, E, c_.hidden_size, 1.0f, yn, c_.hidden_size, router_.data(), c_.hidden_size, 0.0f,
                 logits.data(), E);
   Routing r;
   r.k = k;
@@ -134,24 +133,26 @@ Routing DecoderLayer::route(const float* yn, int64_t rows) const {
   return r;
 }
 
-void DecoderLayer::expert_act(int64_t e, const float* x, int64_t n, float* act) const {
+void DecoderLayer::expert_act(const linalg::Context& ctx, int64_t e, const float* x, int64_t n, float* act) const {
   std::vector<float> g(static_cast<size_t>(n * gate_[e]->out())), u(g.size());
-  Linear::forward_shared(x, n, {{gate_[e], g.data()}, {up_[e], u.data()}});
+  Linear::forward_shared(ctx, x, n, {{gate_[e], g.data()}, {up_[e], u.data()}});
   silu_mul(g.data(), u.data(), static_cast<int64_t>(g.size()), act);
 }
 
-void DecoderLayer::expert_down(int64_t e, const float* act, int64_t n, float* y) const { down_[e]->forward(act, n, y); }
+void DecoderLayer::expert_down(const linalg::Context& ctx, int64_t e, const float* act, int64_t n, float* y) const {
+  down_[e]->forward(ctx, act, n, y);
+}
 
-void DecoderLayer::mlp(const float* yn, int64_t rows, float* out) const {
+void DecoderLayer::mlp(const linalg::Context& ctx, const float* yn, int64_t rows, float* out) const {
   const int64_t H = c_.hidden_size;
   if (!sparse_) {
     std::vector<float> act(static_cast<size_t>(rows * lin("mlp.down_proj").in()));
-    mlp_act(yn, rows, act.data());
-    lin("mlp.down_proj").forward(act.data(), rows, out);
+    mlp_act(ctx, yn, rows, act.data());
+    lin("mlp.down_proj").forward(ctx, act.data(), rows, out);
     return;
   }
   // Tokens gathered per expert: one matmul per expert over its tokens, then the weighted scatter-add.
-  const auto routing = route(yn, rows);
+  const auto routing = route(ctx, yn, rows);
   std::fill(out, out + rows * H, 0.0f);
   std::vector<int64_t> idx;
   std::vector<float> w, x, act, y;
@@ -163,24 +164,24 @@ void DecoderLayer::mlp(const float* yn, int64_t rows, float* out) const {
     for (int64_t i = 0; i < n; ++i) std::copy(yn + idx[i] * H, yn + (idx[i] + 1) * H, &x[i * H]);
     act.resize(static_cast<size_t>(n * gate_[e]->out()));
     y.resize(x.size());
-    expert_act(e, x.data(), n, act.data());
-    expert_down(e, act.data(), n, y.data());
+    expert_act(ctx, e, x.data(), n, act.data());
+    expert_down(ctx, e, act.data(), n, y.data());
     for (int64_t i = 0; i < n; ++i)
       for (int64_t j = 0; j < H; ++j) out[idx[i] * H + j] += w[i] * y[i * H + j];
   }
 }
 
-void DecoderLayer::forward(const float* x, const std::vector<int64_t>& seq_lens, const RopeTable& rope, float* out) const {
+void DecoderLayer::forward(const linalg::Context& ctx, const float* x, const std::vector<int64_t>& seq_lens, const RopeTable& rope, float* out) const {
   int64_t rows = 0;
   for (auto l : seq_lens) rows += l;
   const int64_t H = c_.hidden_size;
   std::vector<float> xn(static_cast<size_t>(rows * H)), attn(static_cast<size_t>(rows * c_.num_attention_heads * c_.head_dim)),
       h(static_cast<size_t>(rows * H));
   input_norm(x, rows, xn.data());
-  attention(xn.data(), seq_lens, rope, attn.data());
-  attention_out(x, attn.data(), rows, h.data());
+  attention(ctx, xn.data(), seq_lens, rope, attn.data());
+  attention_out(ctx, x, attn.data(), rows, h.data());
   post_norm(h.data(), rows, xn.data());
-  mlp(xn.data(), rows, out);
+  mlp(ctx, xn.data(), rows, out);
   for (int64_t i = 0; i < rows * H; ++i) out[i] += h[i];
 }
 

@@ -1,7 +1,5 @@
 #include "model/linear.hpp"
 
-#include "linalg/bf16_matmul.hpp"
-#include "linalg/blas.hpp"
 #include "numeric/half.hpp"
 
 namespace fp4gptq::model {
@@ -28,21 +26,21 @@ const uint16_t* to_bf16_scratch(const float* x, size_t n) {
 }
 }  // namespace
 
-void Linear::forward(const float* x, int64_t rows, float* y) const {
-  run(x, compute_ == Compute::BF16 ? to_bf16_scratch(x, static_cast<size_t>(rows * in_)) : nullptr, rows, y);
+void Linear::forward(const linalg::Context& ctx, const float* x, int64_t rows, float* y) const {
+  run(ctx, x, compute_ == Compute::BF16 ? to_bf16_scratch(x, static_cast<size_t>(rows * in_)) : nullptr, rows, y);
 }
 
-void Linear::forward_shared(const float* x, int64_t rows, std::initializer_list<std::pair<const Linear*, float*>> outs) {
+void Linear::forward_shared(const linalg::Context& ctx, const float* x, int64_t rows, std::initializer_list<std::pair<const Linear*, float*>> outs) {
   const Linear& first = *outs.begin()->first;
   const uint16_t* xb = first.compute_ == Compute::BF16 ? to_bf16_scratch(x, static_cast<size_t>(rows * first.in_)) : nullptr;
-  for (const auto& [l, y] : outs) l->run(x, xb, rows, y);
+  for (const auto& [l, y] : outs) l->run(ctx, x, xb, rows, y);
 }
 
-void Linear::run(const float* x, const uint16_t* xb, int64_t rows, float* y) const {
+void Linear::run(const linalg::Context& ctx, const float* x, const uint16_t* xb, int64_t rows, float* y) const {
   if (compute_ == Compute::F32)
-    linalg::sgemm(false, true, rows, out_, in_, 1.0f, x, in_, w32_.data(), in_, 0.0f, y, out_);
+    ctx.sgemm(false, true, rows, out_, in_, 1.0f, x, in_, w32_.data(), in_, 0.0f, y, out_);
   else
-    linalg::bf16_gemm(false, true, rows, out_, in_, xb, w16_.data(), y, false);
+    ctx.bf16_gemm(false, true, rows, out_, in_, xb, w16_.data(), y, false);
   if (!bias_.empty())
     for (int64_t r = 0; r < rows; ++r)
       for (int64_t o = 0; o < out_; ++o) y[r * out_ + o] += bias_[o];

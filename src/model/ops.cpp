@@ -5,7 +5,6 @@
 #include <numbers>
 
 #include "fp4gptq/error.hpp"
-#include "linalg/blas.hpp"
 #include "numeric/fast_exp.hpp"
 #include "numeric/simd.hpp"
 
@@ -99,7 +98,7 @@ void RopeTable::apply(float* x, int64_t rows, int64_t heads, int64_t pos0) const
   }
 }
 
-void causal_attention(const float* q, const float* k, const float* v, int64_t len, int64_t heads, int64_t kv_heads,
+void causal_attention(const linalg::Context& ctx, const float* q, const float* k, const float* v, int64_t len, int64_t heads, int64_t kv_heads,
                       int64_t head_dim, float* out) {
   // Query blocks of 128 rows see only the keys up to their last row, so the masked half of the score
   // matrix is (mostly) never computed.
@@ -113,10 +112,10 @@ void causal_attention(const float* q, const float* k, const float* v, int64_t le
     for (int64_t r0 = 0; r0 < len; r0 += kBlock) {
       const int64_t r1 = std::min(r0 + kBlock, len), m = r1 - r0;
       // scores[m, r1] = q[r0:r1, h] · k[0:r1, g]ᵀ · scale
-      linalg::sgemm(false, true, m, r1, head_dim, scale, q + r0 * ldq + h * head_dim, ldq, k + g * head_dim, ldk, 0.0f,
+      ctx.sgemm(false, true, m, r1, head_dim, scale, q + r0 * ldq + h * head_dim, ldq, k + g * head_dim, ldk, 0.0f,
                     scores.data(), r1);
       for (int64_t i = 0; i < m; ++i) masked_softmax(&scores[i * r1], r0 + i + 1, r1);  // causal: keys 0..r0+i
-      linalg::sgemm(false, false, m, head_dim, r1, 1.0f, scores.data(), r1, v + g * head_dim, ldk, 0.0f,
+      ctx.sgemm(false, false, m, head_dim, r1, 1.0f, scores.data(), r1, v + g * head_dim, ldk, 0.0f,
                     out + r0 * ldq + h * head_dim, ldq);
     }
   }

@@ -3,13 +3,38 @@
 
 #include "calib/calibration.hpp"
 #include "io/checkpoint_writer.hpp"
-#include "linalg/blas.hpp"
+#include "model/config.hpp"
 #include "pipeline/checkpoint_output.hpp"
+#include "pipeline/eval_ppl.hpp"
 #include "pipeline/quantize.hpp"
 
 namespace fp4gptq {
 
 namespace {
+
+std::string name_of(DType t) {
+  for (const auto& [name, v] : dtype_names())
+    if (v == t) return name;
+  return "?";
+}
+
+// The internal dtype of a public one, which must be one of `allowed`; `field` names the config field.
+numeric::DType internal(DType t, std::initializer_list<DType> allowed, const char* field) {
+  if (std::find(allowed.begin(), allowed.end(), t) == allowed.end()) {
+    std::string ok;
+    for (const auto a : allowed) ok += (ok.empty() ? "" : " or ") + name_of(a);
+    throw Error(std::string("QuantizeConfig.") + field + ": " + name_of(t) + " is not allowed (" + ok + " expected)");
+  }
+  switch (t) {
+    case DType::Float16: return numeric::DType::F16;
+    case DType::BFloat16: return numeric::DType::BF16;
+    case DType::Float32: return numeric::DType::F32;
+    case DType::Float64: return numeric::DType::F64;
+  }
+  return numeric::DType::F32;
+}
+
+model::Compute internal(Compute c) { return c == Compute::F32 ? model::Compute::F32 : model::Compute::BF16; }
 
 pipeline::QuantizeOptions options_of(const QuantizeConfig& c) {
   if (c.method != Method::NVFP4 || c.bits != 4 || c.group_size != 16)
@@ -20,33 +45,35 @@ pipeline::QuantizeOptions options_of(const QuantizeConfig& c) {
   o.gptq.damp_percent = c.damp_percent;
   o.gptq.desc_act = c.desc_act;
   o.gptq.block_scales = c.static_groups ? gptq::BlockScales::Static : gptq::BlockScales::Dynamic;
-  if (c.hessian_dtype == "f32" || c.hessian_dtype == "float32")
-    o.gptq.hessian_dtype = gptq::HessianDType::F32;
-  else if (c.hessian_dtype == "f64" || c.hessian_dtype == "float64")
-    o.gptq.hessian_dtype = gptq::HessianDType::F64;
-  else
-    throw Error("--hessian-dtype: '" + c.hessian_dtype + "' (f32 or f64 expected)");
-  if (c.act_dtype == "bfloat16" || c.act_dtype == "bf16")
-    o.act_dtype = numeric::DType::BF16;
-  else if (c.act_dtype == "float32" || c.act_dtype == "f32")
-    o.act_dtype = numeric::DType::F32;
-  else
-    throw Error("--act-dtype: '" + c.act_dtype + "' (bfloat16 or float32 expected)");
-  if (c.compute == "bf16" || c.compute == "bfloat16")
-    o.compute = model::Compute::BF16;
-  else if (c.compute == "f32" || c.compute == "float32")
-    o.compute = model::Compute::F32;
-  else
-    throw Error("--compute: '" + c.compute + "' (bf16 or f32 expected)");
-  o.dtype = pipeline::parse_output_dtype(c.dtype);
+  o.gptq.hessian_dtype = internal(c.hessian_dtype, {DType::Float32, DType::Float64}, "hessian_dtype") == numeric::DType::F64
+                             ? gptq::HessianDType::F64
+                             : gptq::HessianDType::F32;
+  o.act_dtype = internal(c.act_dtype, {DType::BFloat16, DType::Float32}, "act_dtype");
+  o.compute = internal(c.compute);
+  o.dtype = internal(c.dtype, {DType::Float16, DType::BFloat16}, "dtype");
   o.true_sequential = c.true_sequential;
   o.fuse_scales = c.fuse_scales;
   o.quiet = c.quiet;
   o.moe_min_tokens = c.moe_min_tokens;
-  o.max_act_bytes = c.max_act_memory.empty() ? 0 : io::parse_size(c.max_act_memory, "--max-act-memory");
+  o.max_act_bytes = c.max_act_bytes;
   o.offload_dir = c.offload_dir;
   o.moe_calibrate_all = c.moe_calibrate_all;
   return o;
+}
+
+calib::CalibrationSet calibration_of(const std::vector<Example>& examples, int64_t vocab) {
+  if (examples.empty()) throw Error("quantize: no calibration examples");
+  calib::CalibrationSet set;
+  for (size_t i = 0; i < examples.size(); ++i) {
+    if (examples[i].empty()) throw Error("quantize: calibration example " + std::to_string(i) + " is empty");
+    for (const int32_t id : examples[i])
+      if (id < 0 || id >= vocab)
+        throw Error("quantize: calibration example " + std::to_string(i) + " has token id " + std::to_string(id) +
+                    " outside the vocabulary [0, " + std::to_string(vocab) + ")");
+    set.samples.push_back(examples[i]);
+    set.lines.push_back(static_cast<int64_t>(i) + 1);
+  }
+  return set;
 }
 
 }  // namespace
@@ -54,11 +81,12 @@ pipeline::QuantizeOptions options_of(const QuantizeConfig& c) {
 struct CausalLM::Impl {
   QuantizeConfig config;
   pipeline::QuantizeOptions options;
+  linalg::Context ctx;
   io::ModelDir src;
   model::ModelPlan plan;
   std::unique_ptr<io::CheckpointWriter> out;
   Impl(const std::filesystem::path& dir, QuantizeConfig c)
-      : config(std::move(c)), options(options_of(config)), src(dir),
+      : config(std::move(c)), options(options_of(config)), ctx(config.threads), src(dir),
         plan(model::plan_model(src, model::ModuleFilter(config.exclude))) {}
 };
 
@@ -66,6 +94,10 @@ std::vector<Example> load_examples(const std::filesystem::path& jsonl, int64_t v
                                    int64_t seqlen, std::optional<uint64_t> seed) {
   return calib::load_calibration(jsonl, vocab_size, {nsamples, seqlen, seed}).samples;
 }
+
+uint64_t parse_size(const std::string& text, const std::string& what) { return io::parse_size(text, what); }
+
+void check_output_dir(const std::filesystem::path& out_dir, bool overwrite) { io::check_output_dir(out_dir, overwrite); }
 
 CausalLM::CausalLM(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 CausalLM::CausalLM(CausalLM&&) noexcept = default;
@@ -80,30 +112,35 @@ int64_t CausalLM::vocab_size() const { return impl_->plan.config.vocab_size; }
 
 QuantizeReport CausalLM::quantize(const std::vector<Example>& examples) {
   auto& m = *impl_;
-  if (examples.empty()) throw Error("quantize: no calibration examples");
-  calib::CalibrationSet set;
-  for (size_t i = 0; i < examples.size(); ++i) {
-    if (examples[i].empty()) throw Error("quantize: calibration example " + std::to_string(i) + " is empty");
-    for (const int32_t id : examples[i])
-      if (id < 0 || id >= vocab_size())
-        throw Error("quantize: calibration example " + std::to_string(i) + " has token id " + std::to_string(id) +
-                    " outside the vocabulary [0, " + std::to_string(vocab_size()) + ")");
-    set.samples.push_back(examples[i]);
-    set.lines.push_back(static_cast<int64_t>(i) + 1);
-  }
-  linalg::set_num_threads(m.config.threads);
-  const uint64_t shard = m.config.max_shard_size.empty() ? 0 : io::parse_size(m.config.max_shard_size);
+  const bool gptq = m.config.algorithm == Algorithm::GPTQ;
+  const auto set = gptq ? calibration_of(examples, vocab_size()) : calib::CalibrationSet{};
   m.out = std::make_unique<io::CheckpointWriter>(
       io::StagedDir::scratch(m.config.work_dir),
-      pipeline::make_checkpoint_plan(m.src, m.plan, m.options.dtype, shard, /*with_input_amax=*/true));
-  const auto s = pipeline::quantize_into(*m.out, m.src, m.plan, set, m.options);
-  return {s.modules, s.fallbacks, s.skipped, s.samples, s.tokens, s.mean_rel_err, s.mean_rtn_rel_err, s.seconds, s.peak_rss};
+      pipeline::make_checkpoint_plan(m.src, m.plan, m.options.dtype, m.config.max_shard_bytes, /*with_input_amax=*/gptq));
+  const auto s = gptq ? pipeline::quantize_into(*m.out, m.src, m.plan, set, m.options, m.ctx)
+                      : pipeline::rtn_into(*m.out, m.src, m.plan, m.options, m.ctx);
+  return {s.modules,      s.fallbacks,        s.skipped,         s.samples, s.tokens,
+          s.mean_rel_err, s.mean_rtn_rel_err, s.mean_weight_mse, s.seconds, s.peak_rss};
 }
 
 void CausalLM::save_quantized(const std::filesystem::path& out_dir, bool overwrite) {
   if (!impl_->out) throw Error("save_quantized: call quantize() first");
   impl_->out->commit_to(out_dir, overwrite);
   impl_->out.reset();
+}
+
+Perplexity evaluate_perplexity(const std::filesystem::path& model_dir, const std::filesystem::path& data_jsonl,
+                               const EvalConfig& c) {
+  const linalg::Context ctx(c.threads);
+  const io::ModelDir dir(model_dir);
+  const auto cfg = model::ModelConfig::parse(dir.config(), dir.config_path().string());
+  std::vector<int32_t> stream;
+  for (const auto& s : calib::read_token_jsonl(data_jsonl, cfg.vocab_size).samples)
+    stream.insert(stream.end(), s.begin(), s.end());
+  const bool f32 = c.compute == Compute::F32;
+  const auto p = pipeline::eval_perplexity(ctx, dir, stream, c.seqlen, internal(c.compute),
+                                           f32 ? numeric::DType::F32 : numeric::DType::BF16, c.quiet);
+  return {p.ppl, p.mean_nll, p.windows, p.scored_tokens};
 }
 
 }  // namespace fp4gptq

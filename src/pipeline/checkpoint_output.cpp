@@ -1,7 +1,6 @@
 #include "pipeline/checkpoint_output.hpp"
 
 #include <algorithm>
-#include <cmath>
 #include <set>
 
 #include "fp4gptq/error.hpp"
@@ -13,20 +12,48 @@ namespace fp4gptq::pipeline {
 namespace fs = std::filesystem;
 
 namespace {
+
 constexpr uint64_t kChunkElems = 1u << 20;  // 4 MB of FP32 per chunk
+
+const char* torch_dtype_name(DType t) { return t == DType::BF16 ? "bfloat16" : "float16"; }
 
 std::string dtype_hint(DType dtype) {
   return dtype == DType::F16 ? " (pass --dtype bfloat16 to keep the range)" : "";
 }
-}  // namespace
 
-DType parse_output_dtype(const std::string& text) {
-  if (text == "float16" || text == "fp16" || text == "f16" || text == "half") return DType::F16;
-  if (text == "bfloat16" || text == "bf16") return DType::BF16;
-  throw Error("--dtype: '" + text + "' is not an output dtype (float16 or bfloat16)");
+// Casts `count` FP32 values to `dtype` and writes them at element `first` of tensor `name`; `where` prefixes
+// errors (the source file, when there is one).
+void write_f32_span(io::CheckpointWriter& out, const std::string& where, const std::string& name, const float* v,
+                    uint64_t first, uint64_t count, DType dtype) {
+  if (const size_t i = numeric::first_non_finite(v, count); i < count)
+    throw Error(where + "tensor '" + name + "' has a non-finite value at element " + std::to_string(first + i));
+  const size_t esize = numeric::dtype_size(dtype);
+  std::vector<std::byte> buf(count * esize);
+  if (numeric::from_f32(dtype, v, buf.data(), count) != 0)
+    throw Error(where + "tensor '" + name + "' has values beyond the range of " + torch_dtype_name(dtype) +
+                dtype_hint(dtype));
+  out.write_model_part(name, first * esize, buf.data(), buf.size());
 }
 
-const char* torch_dtype_name(DType t) { return t == DType::BF16 ? "bfloat16" : "float16"; }
+// Casts a source tensor into the output in bounded chunks (so RAM does not grow with tensor size). A finite
+// value that overflows the output dtype, or a non-finite source value, is an error naming the tensor.
+void write_cast(io::CheckpointWriter& out, const io::TensorRef& src, DType dtype) {
+  const auto& info = *src.info;
+  if (!numeric::is_float(info.dtype) || info.dtype == dtype) {
+    const auto bytes = src.file->bytes(info);
+    out.write_model_part(info.name, 0, bytes.data(), bytes.size());
+    return;
+  }
+  std::vector<float> chunk(std::min<uint64_t>(info.numel(), kChunkElems));
+  for (uint64_t first = 0; first < info.numel(); first += kChunkElems) {
+    const uint64_t count = std::min<uint64_t>(kChunkElems, info.numel() - first);
+    src.file->read_f32(info, first, count, chunk.data());
+    src.file->release(info, first, count);  // a 300 MB embedding never sits in RAM whole
+    write_f32_span(out, src.file->path().string() + ": ", info.name, chunk.data(), first, count, dtype);
+  }
+}
+
+}  // namespace
 
 io::CheckpointPlan make_checkpoint_plan(const io::ModelDir& src, const model::ModelPlan& plan, DType dtype,
                                         uint64_t max_shard_bytes, bool with_input_amax) {
@@ -54,64 +81,63 @@ io::CheckpointPlan make_checkpoint_plan(const io::ModelDir& src, const model::Mo
   return cp;
 }
 
-namespace {
-
-// Casts `count` FP32 values to `dtype` and writes them at element `first` of tensor `name`; `where` prefixes
-// errors (the source file, when there is one).
-void write_f32_span(io::CheckpointWriter& out, const std::string& where, const std::string& name, const float* v,
-                    uint64_t first, uint64_t count, DType dtype) {
-  if (const size_t i = numeric::first_non_finite(v, count); i < count)
-    throw Error(where + "tensor '" + name + "' has a non-finite value at element " + std::to_string(first + i));
-  const size_t esize = numeric::dtype_size(dtype);
-  std::vector<std::byte> buf(count * esize);
-  if (numeric::from_f32(dtype, v, buf.data(), count) != 0)
-    throw Error(where + "tensor '" + name + "' has values beyond the range of " + torch_dtype_name(dtype) +
-                dtype_hint(dtype));
-  out.write_model_part(name, first * esize, buf.data(), buf.size());
+void PseudoQuantizedCheckpoint::as_stored(std::vector<float>& v) const {
+  std::vector<uint16_t> tmp(v.size());
+  numeric::from_f32(dtype_, v.data(), tmp.data(), v.size());
+  numeric::to_f32(dtype_, tmp.data(), v.data(), v.size());
 }
 
-}  // namespace
-
-void write_weight(io::CheckpointWriter& out, const model::PlannedLinear& m, const float* values, DType dtype) {
+// The module's weight goes into its own tensor or its slice of a fused expert tensor. A fused tensor's slices
+// each write their part of M's scale tensors: per_block_scale at the module's block offset (one byte per
+// block), scale_2 at [expert, part]; g_idx (the same for every expert) and input_amax (one per expert: gate
+// and up share an input) come with the first part.
+void PseudoQuantizedCheckpoint::write_module(const model::PlannedLinear& m, const nvfp4::QuantizedMatrix& q,
+                                             float input_amax) {
   const auto n = static_cast<uint64_t>(m.out * m.in), at = m.offset();
   for (uint64_t first = 0; first < n; first += kChunkElems)
-    write_f32_span(out, "", m.tensor, values + first, at + first, std::min<uint64_t>(kChunkElems, n - first), dtype);
-}
-
-void write_cast(io::CheckpointWriter& out, const io::TensorRef& src, DType dtype) {
-  const auto& info = *src.info;
-  if (!numeric::is_float(info.dtype) || info.dtype == dtype) {
-    const auto bytes = src.file->bytes(info);
-    out.write_model_part(info.name, 0, bytes.data(), bytes.size());
-    return;
-  }
-  std::vector<float> chunk(std::min<uint64_t>(info.numel(), kChunkElems));
-  for (uint64_t first = 0; first < info.numel(); first += kChunkElems) {
-    const uint64_t count = std::min<uint64_t>(kChunkElems, info.numel() - first);
-    src.file->read_f32(info, first, count, chunk.data());
-    src.file->release(info, first, count);  // a 300 MB embedding never sits in RAM whole
-    write_f32_span(out, src.file->path().string() + ": ", info.name, chunk.data(), first, count, dtype);
-  }
-}
-
-// A fused tensor's slices each write their part of M's tensors: per_block_scale at the module's block offset
-// (one byte per block), scale_2 at [expert, part]; g_idx (the same for every expert) comes with the first slice.
-void write_module_scales(io::CheckpointWriter& out, const model::PlannedLinear& m, const nvfp4::QuantizedMatrix& q) {
+    write_f32_span(out_, "", m.tensor, q.dequant.data() + first, at + first, std::min<uint64_t>(kChunkElems, n - first),
+                   dtype_);
+  written_.insert(m.tensor);
   const std::string& M = m.scale_module();
-  out.write_scale_part(M + ".per_block_scale", m.offset() / nvfp4::kBlockSize, q.block_scales.data(),
-                       q.block_scales.size());
+  out_.write_scale_part(M + ".per_block_scale", at / nvfp4::kBlockSize, q.block_scales.data(), q.block_scales.size());
   const auto slot = static_cast<uint64_t>(m.fused() ? m.expert * m.parts + m.part : 0);
-  out.write_scale_part(M + ".scale_2", slot * sizeof(float), &q.scale_2, sizeof(float));
+  out_.write_scale_part(M + ".scale_2", slot * sizeof(float), &q.scale_2, sizeof(float));
+  if (with_input_amax_ && m.part == 0)
+    out_.write_scale_part(M + ".input_amax", static_cast<uint64_t>(m.fused() ? m.expert : 0) * sizeof(float),
+                          &input_amax, sizeof(float));
   if (m.fused() && (m.expert != 0 || m.part != 0)) return;
-  std::vector<int32_t> g_idx(static_cast<size_t>(q.cols));
-  for (int64_t i = 0; i < q.cols; ++i) g_idx[i] = static_cast<int32_t>(i / nvfp4::kBlockSize);
-  out.write_scale(M + ".g_idx", g_idx.data(), g_idx.size() * sizeof(int32_t));
+  const auto g_idx = nvfp4::g_idx(q.cols);
+  out_.write_scale(M + ".g_idx", g_idx.data(), g_idx.size() * sizeof(int32_t));
 }
 
-void write_input_amax(io::CheckpointWriter& out, const model::PlannedLinear& m, float amax) {
-  if (m.part != 0) return;  // gate and up of a fused gate_up_proj share one input
-  const auto slot = static_cast<uint64_t>(m.fused() ? m.expert : 0);
-  out.write_scale_part(m.scale_module() + ".input_amax", slot * sizeof(float), &amax, sizeof(float));
+void PseudoQuantizedCheckpoint::write_rest(const std::vector<std::string>& names) {
+  for (const auto& name : names)
+    if (written_.insert(name).second) write_cast(out_, src_.tensor(name), dtype_);
+  for (const auto& name : names) src_.tensor(name).release();
+}
+
+void PseudoQuantizedCheckpoint::finish(const MethodFields& method, const nlohmann::ordered_json& report) {
+  out_.write_json("config.json", output_config(src_.config(), dtype_));
+  out_.write_json("quantize_config.json", quantize_config(method));
+  for (const auto& f : side_files(src_.dir())) out_.copy_file(f);
+  out_.write_json("quantization_report.json", report);
+}
+
+nlohmann::ordered_json quantize_config(const MethodFields& m) {
+  return {{"bits", 4},
+          {"group_size", nvfp4::kBlockSize},
+          {"desc_act", m.desc_act},
+          {"static_groups", m.static_groups},
+          {"sym", true},
+          {"damp_percent", m.damp_percent},
+          {"true_sequential", m.true_sequential},
+          {"quant_method", "nvfp4"},
+          {"algorithm", m.algorithm},
+          {"block_scales", m.block_scales},
+          {"fuse_scales", m.fuse_scales},
+          {"block_size", m.block_size ? nlohmann::ordered_json(*m.block_size) : nlohmann::ordered_json()},
+          {"model_file_base_name", io::kModelFileBase},
+          {"pseudo_quantized", true}};
 }
 
 TensorsByLayer tensors_by_layer(const io::ModelDir& src, int64_t num_layers) {
@@ -122,26 +148,6 @@ TensorsByLayer tensors_by_layer(const io::ModelDir& src, int64_t num_layers) {
     (l >= 0 && l < num_layers ? t.layers[l] : t.others).push_back(name);
   }
   return t;
-}
-
-void write_remaining(io::CheckpointWriter& out, const io::ModelDir& src, const std::vector<std::string>& names,
-                     std::set<std::string>& written, DType dtype) {
-  for (const auto& name : names)
-    if (written.insert(name).second) write_cast(out, src.tensor(name), dtype);
-  for (const auto& name : names) src.tensor(name).release();
-}
-
-float weight_amax(const io::ModelDir& src, const model::PlannedLinear& m) {
-  const auto& t = src.tensor(m.tensor);
-  const auto n = static_cast<uint64_t>(m.out * m.in);
-  std::vector<float> chunk(std::min<uint64_t>(n, kChunkElems));
-  float amax = 0.0f;
-  for (uint64_t first = 0; first < n; first += kChunkElems) {
-    const uint64_t count = std::min<uint64_t>(kChunkElems, n - first);
-    t.file->read_f32(*t.info, m.offset() + first, count, chunk.data());
-    amax = std::max(amax, nvfp4::max_abs(chunk.data(), count));
-  }
-  return amax;
 }
 
 nlohmann::ordered_json output_config(const nlohmann::ordered_json& in, DType dtype) {

@@ -1,6 +1,7 @@
 #pragma once
-// What every pseudo-quantized checkpoint run (rtn, quantize) writes besides the quantized weights: the plan
-// of output tensors, cast copies of unquantized tensors, the scales of a module, config.json and side files.
+// The pseudo-quantized checkpoint (DESIGN §7), the first OutputFormat: every tensor in float16 (or bfloat16)
+// with each quantized weight stored as its dequantized NVFP4 values, plus the scales file, config.json,
+// quantize_config.json, quantization_report.json and the side files, all through a CheckpointWriter.
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -10,15 +11,11 @@
 #include "io/checkpoint_writer.hpp"
 #include "io/model_dir.hpp"
 #include "model/layer_plan.hpp"
-#include "nvfp4/quantizer.hpp"
+#include "pipeline/output_format.hpp"
 
 namespace fp4gptq::pipeline {
 
 using numeric::DType;
-
-// Output dtype from --dtype: "float16"/"fp16"/"f16" or "bfloat16"/"bf16"; error otherwise.
-DType parse_output_dtype(const std::string& text);
-const char* torch_dtype_name(DType t);  // "float16" / "bfloat16"
 
 // Main-file tensors: every source tensor, same name and shape, floats cast to `dtype`; scales-file tensors:
 // per quantized module M: M.per_block_scale F8_E4M3 [out, in/16], M.scale_2 F32 [], M.g_idx I32 [in] and,
@@ -27,19 +24,33 @@ const char* torch_dtype_name(DType t);  // "float16" / "bfloat16"
 io::CheckpointPlan make_checkpoint_plan(const io::ModelDir& src, const model::ModelPlan& plan, DType dtype,
                                         uint64_t max_shard_bytes, bool with_input_amax);
 
-// Casts a source tensor into the output in bounded chunks (so RAM does not grow with tensor size). A finite
-// value that overflows the output dtype, or a non-finite source value, is an error naming the tensor.
-void write_cast(io::CheckpointWriter& out, const io::TensorRef& src, DType dtype);
+class PseudoQuantizedCheckpoint final : public OutputFormat {
+ public:
+  // Writes into `out`, made with make_checkpoint_plan for the same source, plan and dtype; the caller commits.
+  PseudoQuantizedCheckpoint(io::CheckpointWriter& out, const io::ModelDir& src, DType dtype, bool with_input_amax)
+      : out_(out), src_(src), dtype_(dtype), with_input_amax_(with_input_amax) {}
 
-// Writes a module's dequantized FP32 weight [out, in] in the output dtype, into its own tensor or its slice of a
-// fused expert tensor (overflow is an error naming the tensor).
-void write_weight(io::CheckpointWriter& out, const model::PlannedLinear& m, const float* values, DType dtype);
+  void as_stored(std::vector<float>& values) const override;
+  void write_module(const model::PlannedLinear& m, const nvfp4::QuantizedMatrix& q, float input_amax) override;
+  void write_rest(const std::vector<std::string>& names) override;
+  void finish(const MethodFields& method, const nlohmann::ordered_json& report) override;
 
-// Writes the module's part of M.per_block_scale, M.scale_2 and M.g_idx (i / 16, the original column order).
-void write_module_scales(io::CheckpointWriter& out, const model::PlannedLinear& m, const nvfp4::QuantizedMatrix& q);
+ private:
+  io::CheckpointWriter& out_;
+  const io::ModelDir& src_;
+  DType dtype_;
+  bool with_input_amax_;
+  std::set<std::string> written_;  // tensors holding quantized modules
+};
 
-// Writes the module's M.input_amax (max |x| of its calibration input; one per expert of a fused tensor).
-void write_input_amax(io::CheckpointWriter& out, const model::PlannedLinear& m, float amax);
+// config.json of the output: the input's, torch_dtype set to the output dtype, no quantization_config.
+nlohmann::ordered_json output_config(const nlohmann::ordered_json& in, DType dtype);
+
+// quantize_config.json (DESIGN §7) for a method's fields.
+nlohmann::ordered_json quantize_config(const MethodFields& method);
+
+// Tokenizer, generation and chat-template files of a model directory (copied unchanged to the output).
+std::vector<std::filesystem::path> side_files(const std::filesystem::path& dir);
 
 // Source tensors grouped by decoder layer (index L for "model.layers.L.…"), the rest (embeddings, final
 // norm, lm_head, …) in `others`; each list in checkpoint order.
@@ -48,19 +59,5 @@ struct TensorsByLayer {
   std::vector<std::string> others;
 };
 TensorsByLayer tensors_by_layer(const io::ModelDir& src, int64_t num_layers);
-
-// Casts every tensor of `names` not yet in `written` into the output, then releases the source pages of all
-// of `names`. Adds what it wrote to `written`.
-void write_remaining(io::CheckpointWriter& out, const io::ModelDir& src, const std::vector<std::string>& names,
-                     std::set<std::string>& written, DType dtype);
-
-// max |W| of a planned Linear's weight (its slice of a fused tensor), streamed in chunks.
-float weight_amax(const io::ModelDir& src, const model::PlannedLinear& m);
-
-// config.json of the output: the input's, torch_dtype set to the output dtype, no quantization_config.
-nlohmann::ordered_json output_config(const nlohmann::ordered_json& in, DType dtype);
-
-// Tokenizer, generation and chat-template files of a model directory (copied unchanged to the output).
-std::vector<std::filesystem::path> side_files(const std::filesystem::path& dir);
 
 }  // namespace fp4gptq::pipeline

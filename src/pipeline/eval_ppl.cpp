@@ -11,9 +11,9 @@
 
 namespace fp4gptq::pipeline {
 
-Perplexity eval_perplexity(const io::ModelDir& dir, const std::vector<int32_t>& stream, int64_t seqlen,
+Perplexity eval_perplexity(const linalg::Context& ctx, const io::ModelDir& dir, const std::vector<int32_t>& stream, int64_t seqlen,
                            model::Compute compute, numeric::DType act_dtype, bool quiet) {
-  if (seqlen < 2) throw Error("--seqlen must be at least 2 to score a token");
+  if (seqlen < 2) throw Error("eval-ppl: seqlen " + std::to_string(seqlen) + " is too short: at least 2 tokens per window are needed to score one");
   const auto plan = model::plan_model(dir);
   const auto& cfg = plan.config;
   const int64_t windows = static_cast<int64_t>(stream.size()) / seqlen;
@@ -39,7 +39,7 @@ Perplexity eval_perplexity(const io::ModelDir& dir, const std::vector<int32_t>& 
       in.resize(static_cast<size_t>(nw * seqlen * H));
       out.resize(in.size());
       x.load(w0 * seqlen, nw * seqlen, in.data());
-      layer.forward(in.data(), std::vector<int64_t>(static_cast<size_t>(nw), seqlen), rope, out.data());
+      layer.forward(ctx, in.data(), std::vector<int64_t>(static_cast<size_t>(nw), seqlen), rope, out.data());
       x.store(w0 * seqlen, nw * seqlen, out.data());
     }
     dir.release_all();
@@ -56,7 +56,7 @@ Perplexity eval_perplexity(const io::ModelDir& dir, const std::vector<int32_t>& 
     x.load(w0 * seqlen, n, in.data());
     std::vector<double> run_max(static_cast<size_t>(n), -std::numeric_limits<double>::infinity()), run_sum(run_max.size(), 0.0),
         target(run_max.size(), 0.0);
-    model::lm_head_chunks(dir, cfg, in.data(), n, compute, [&](int64_t v0, int64_t nv, const float* logits) {
+    model::lm_head_chunks(ctx, dir, cfg, in.data(), n, compute, [&](int64_t v0, int64_t nv, const float* logits) {
       for (int64_t r = 0; r < n; ++r) {
         const float* l = logits + r * nv;
         double m = run_max[r];

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "io/model_dir.hpp"
+#include "linalg/context.hpp"
 #include "model/linear.hpp"
 #include "numeric/dtype.hpp"
 
@@ -16,7 +17,7 @@ struct Perplexity {
   int64_t windows = 0, scored_tokens = 0;
 };
 
-Perplexity eval_perplexity(const io::ModelDir& dir, const std::vector<int32_t>& stream, int64_t seqlen,
+Perplexity eval_perplexity(const linalg::Context& ctx, const io::ModelDir& dir, const std::vector<int32_t>& stream, int64_t seqlen,
                            model::Compute compute, numeric::DType act_dtype, bool quiet);
 
 }  // namespace fp4gptq::pipeline

@@ -1,31 +1,18 @@
 #pragma once
-// `fp4gptq rtn`: round-to-nearest NVFP4 of every planned Linear, written as the pseudo-quantized checkpoint
-// of DESIGN §7, streaming one decoder layer at a time.
-#include <cstdint>
-#include <filesystem>
-#include <string>
-#include <vector>
-
-#include "numeric/dtype.hpp"
+// Round-to-nearest NVFP4 (DESIGN §4) as a Method: the baseline every GPTQ module is compared with, and the
+// `rtn` command. Uncalibrated: the layer loop runs it with no forward pass.
+#include "pipeline/method.hpp"
 
 namespace fp4gptq::pipeline {
 
-struct RtnOptions {
-  std::filesystem::path model_dir, out_dir;
-  numeric::DType dtype = numeric::DType::F16;
-  uint64_t max_shard_bytes = 0;  // 0: one main file
-  bool overwrite = false;
-  bool fuse_scales = true;  // q/k/v and gate/up share scale_2 (DESIGN §4)
-  bool quiet = false;
-  std::vector<std::string> exclude;
+class RtnMethod final : public Method {
+ public:
+  const char* name() const override { return "rtn"; }
+  bool calibrated() const override { return false; }
+  ModuleResult solve(const linalg::Context& ctx, gptq::Workspace& ws, const model::PlannedLinear& m,
+                     const std::vector<float>& w, float scale_2, const ModuleInput& in) const override;
+  std::vector<std::string> summary_means() const override { return {"weight_mse"}; }
+  MethodFields fields() const override;
 };
-
-struct RtnSummary {
-  int64_t quantized_modules = 0, skipped_modules = 0;
-  double seconds = 0, mean_weight_mse = 0;
-  uint64_t peak_rss = 0;
-};
-
-RtnSummary run_rtn(const RtnOptions& options);
 
 }  // namespace fp4gptq::pipeline

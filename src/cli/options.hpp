@@ -1,0 +1,24 @@
+#pragma once
+// Option helpers shared by the subcommands: enumerated flags checked by CLI11 against the API's one table
+// of spellings, the output options of quantize and rtn.
+#include <CLI/CLI.hpp>
+#include <filesystem>
+#include <initializer_list>
+#include <string>
+
+#include "fp4gptq/fp4gptq.hpp"
+
+namespace fp4gptq::cli {
+
+// An option taking one of `allowed` float types, spelled as in dtype_names().
+CLI::Option* add_dtype_option(CLI::App* cmd, const std::string& flag, DType& target, std::initializer_list<DType> allowed,
+                              const std::string& help);
+
+// --dtype, --max-shard-size (its text in `shard`, parsed after parsing), --no-fuse-scales (into `no_fuse`),
+// --exclude and --quiet: what quantize and rtn share.
+void add_output_options(CLI::App* cmd, QuantizeConfig& cfg, std::string& shard, bool& no_fuse);
+
+// Where the checkpoint is built: beside the output, so the final rename stays on one filesystem.
+std::filesystem::path work_dir_for(const std::filesystem::path& out_dir);
+
+}  // namespace fp4gptq::cli

@@ -1,0 +1,95 @@
+#pragma once
+// The calibration activations of the decoder layer being quantized and the forward stages that move them
+// (DESIGN §2): every stage runs over whole-sequence chunks of the activation stores through one helper that
+// times it as forward and counts its FLOPs. Stores are kept as bf16 or FP32 (--act-dtype) and, past the
+// memory budget, live in files under the offload directory. x holds the residual stream: the layer input,
+// then h = x + o(attn), then the layer output.
+//   x ─input_norm→ norm [q,k,v in] ─attention→ attn [o in] ─post_attention→ norm [gate,up in] (x := h)
+//     ─mlp_act→ act [down in] ─mlp_out→ x (dense) | ─moe_out→ x (sparse)
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "calib/activation_store.hpp"
+#include "calib/calibration.hpp"
+#include "io/model_dir.hpp"
+#include "model/decoder_layer.hpp"
+#include "pipeline/method.hpp"
+#include "pipeline/progress.hpp"
+#include "pipeline/quantize.hpp"
+#include "pipeline/timing.hpp"
+
+namespace fp4gptq::pipeline {
+
+using calib::ActivationStore;
+
+// Whole sequences grouped into chunks of at most chunk_tokens tokens (at least one sequence each).
+struct Chunk {
+  int64_t row0 = 0, rows = 0;
+  std::vector<int64_t> seq_lens;
+};
+
+// A module input's Hessian (DESIGN §5) with what it saw.
+struct InputStats {
+  std::vector<float> hessian;
+  int64_t tokens = 0;
+  float input_amax = 0;
+  ModuleInput input() const { return {&hessian, tokens, input_amax, {}}; }
+};
+
+class LayerActivations {
+ public:
+  // The layer-0 inputs: the embeddings of the calibration tokens.
+  LayerActivations(const linalg::Context& ctx, const io::ModelDir& src, const model::ModelConfig& config,
+                   const calib::CalibrationSet& calib, const QuantizeOptions& options, const Progress& progress,
+                   TimeSplit& split);
+
+  ActivationStore& input_norm(const model::DecoderLayer& layer);
+  ActivationStore& attention(const model::DecoderLayer& layer, const ActivationStore& xn);
+  ActivationStore& post_attention(const model::DecoderLayer& layer, const ActivationStore& attn);
+  ActivationStore& mlp_act(const model::DecoderLayer& layer, const ActivationStore& yn, int64_t inter);
+  void mlp_out(const model::DecoderLayer& layer, const ActivationStore& act);
+  model::Routing route(const model::DecoderLayer& layer, const ActivationStore& yn);
+  void moe_out(const model::DecoderLayer& layer, const ActivationStore& yn);
+  void save_input();     // keeps the layer input aside (--no-true-sequential)...
+  void restore_input();  // ...to run the layer again from it
+  ActivationStore& act_store() { return act_; }
+
+  // H = 2/N Σ x xᵀ of every row of `in` (of exactly its bf16 values for a bf16 store), timed as Hessian.
+  InputStats hessian_of(const ActivationStore& in);
+
+  const std::vector<Chunk>& chunks() const { return chunks_; }
+  int64_t tokens() const { return tokens_; }
+
+  // Runs fn(chunk, x, y) over every chunk of `in` (x its rows in FP32, y [rows, width] scratch), then stores y
+  // into `out` unless it is null; timed as forward, with `flops` added.
+  template <typename F>
+  void stage(const ActivationStore& in, ActivationStore* out, int64_t width, double flops, F&& fn) {
+    const auto t = Clock::now();
+    std::vector<float> x, y;
+    for (const auto& ch : chunks_) {
+      x.resize(static_cast<size_t>(ch.rows * in.width()));
+      in.load(ch.row0, ch.rows, x.data());
+      y.resize(static_cast<size_t>(ch.rows * width));
+      fn(ch, x.data(), y.data());
+      if (out) out->store(ch.row0, ch.rows, y.data());
+    }
+    split_.forward_flops += flops;
+    split_.forward_s += since(t);
+  }
+
+ private:
+  ActivationStore& reset(ActivationStore& s, int64_t width);
+  const linalg::Context& ctx_;
+  const model::ModelConfig& c_;
+  const QuantizeOptions& o_;
+  const Progress& progress_;
+  TimeSplit& split_;
+  std::vector<Chunk> chunks_;
+  int64_t tokens_ = 0;
+  std::unique_ptr<model::RopeTable> rope_;
+  std::filesystem::path offload_dir_;
+  ActivationStore x_, x0_, norm_, attn_, act_;
+};
+
+}  // namespace fp4gptq::pipeline

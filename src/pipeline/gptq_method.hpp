@@ -1,0 +1,24 @@
+#pragma once
+// GPTQ (DESIGN §5) as a Method: each module solved with its input's Hessian by gptq::gptq_quantize, or
+// rounded to nearest when the loop says why (a starved MoE expert).
+#include "gptq/gptq_config.hpp"
+#include "pipeline/method.hpp"
+
+namespace fp4gptq::pipeline {
+
+class GptqMethod final : public Method {
+ public:
+  GptqMethod(const gptq::GptqConfig& config, bool true_sequential) : cfg_(config), true_sequential_(true_sequential) {}
+  const char* name() const override { return "gptq"; }
+  bool calibrated() const override { return true; }
+  ModuleResult solve(const linalg::Context& ctx, gptq::Workspace& ws, const model::PlannedLinear& m,
+                     const std::vector<float>& w, float scale_2, const ModuleInput& in) const override;
+  std::vector<std::string> summary_means() const override { return {"rel_err", "rtn_rel_err"}; }
+  MethodFields fields() const override;
+
+ private:
+  gptq::GptqConfig cfg_;
+  bool true_sequential_;
+};
+
+}  // namespace fp4gptq::pipeline

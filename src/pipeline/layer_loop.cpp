@@ -1,0 +1,159 @@
+#include "pipeline/layer_loop.hpp"
+
+#include <fmt/core.h>
+#include <spdlog/spdlog.h>
+
+#include "fp4gptq/error.hpp"
+#include "pipeline/checkpoint_output.hpp"
+#include "pipeline/expert_scheduler.hpp"
+
+namespace fp4gptq::pipeline {
+
+using model::SeqGroup;
+
+namespace {
+
+int64_t mlp_width(const model::LayerPlan& lp) {
+  for (const auto& m : lp.linears)
+    if (m.group == SeqGroup::MlpDown) return m.in;
+  return 0;
+}
+
+}  // namespace
+
+LayerLoop::LayerLoop(const linalg::Context& ctx, const Method& method, OutputFormat& out, const io::ModelDir& src,
+                     const model::ModelPlan& plan, const QuantizeOptions& o, const calib::CalibrationSet* calib)
+    : ctx_(ctx), method_(method), out_(out), src_(src), plan_(plan), o_(o), calib_(calib),
+      progress_(method.name(), static_cast<int64_t>(plan.layers.size()), o.quiet), report_(method),
+      solver_(src, method, out, report_, progress_, o.fuse_scales) {
+  if (method.calibrated()) {
+    if (!calib) throw Error(std::string(method.name()) + ": calibration samples are required");
+    acts_.emplace(ctx, src, plan.config, *calib, o, progress_, split_);
+  }
+}
+
+QuantizeSummary LayerLoop::run() {
+  const auto start = Clock::now();
+  const auto by_layer = tensors_by_layer(src_, static_cast<int64_t>(plan_.layers.size()));
+  for (const auto& lp : plan_.layers) {
+    progress_.layer_started(lp.index, lp.sparse ? "(MoE)" : "");
+    if (acts_) {
+      auto t = Clock::now();
+      model::DecoderLayer layer(plan_.config, lp, src_, o_.compute);
+      split_.io_s += since(t);
+      if (o_.true_sequential || lp.sparse)
+        sequential_layer(lp, layer);
+      else
+        at_once_layer(lp, layer);
+    } else {
+      uncalibrated_layer(lp);
+    }
+    const auto t = Clock::now();
+    out_.write_rest(by_layer.layers[lp.index]);
+    split_.io_s += since(t);
+    progress_.layer_done(lp.index, fmt::format("{} modules quantized so far", report_.modules()));
+  }
+  auto t = Clock::now();
+  out_.write_rest(by_layer.others);
+  split_.io_s += since(t);
+
+  QuantizeSummary s;
+  s.modules = report_.modules();
+  s.fallbacks = report_.fallbacks();
+  s.skipped = report_.skipped();
+  s.samples = calib_ && acts_ ? static_cast<int64_t>(calib_->samples.size()) : 0;
+  s.tokens = acts_ ? acts_->tokens() : 0;
+  s.seconds = since(start);
+  s.peak_rss = peak_rss_bytes();
+  s.split = split_;
+  const auto means = method_.summary_means();
+  for (const auto& stat : means) {
+    if (stat == "rel_err") s.mean_rel_err = report_.mean(stat);
+    if (stat == "rtn_rel_err") s.mean_rtn_rel_err = report_.mean(stat);
+    if (stat == "weight_mse") s.mean_weight_mse = report_.mean(stat);
+  }
+  auto fields = method_.fields();
+  fields.fuse_scales = o_.fuse_scales;
+  out_.finish(fields, report_.json(src_.dir().string(), {s.samples, s.tokens, s.seconds, s.peak_rss, s.split}));
+  return s;
+}
+
+// No calibration: every group's modules in plan order, one input-sharing run (q/k/v; an expert's gate/up) at a
+// time, so at most one run's weights are in memory.
+void LayerLoop::uncalibrated_layer(const model::LayerPlan& lp) {
+  for (const auto g : {SeqGroup::AttnQKV, SeqGroup::AttnO, SeqGroup::MlpGateUp, SeqGroup::MlpDown}) {
+    const auto mods = solver_.take(lp, g);
+    for (size_t i = 0; i < mods.size();) {
+      size_t j = i + 1;
+      while (j < mods.size() && mods[j]->input_key == mods[i]->input_key) ++j;
+      const std::vector<const model::PlannedLinear*> run(mods.begin() + i, mods.begin() + j);
+      for (const auto& s : solver_.solve(ctx_, ws_, run, {}, split_)) solver_.report(s);
+      i = j;
+    }
+  }
+}
+
+void LayerLoop::solve_group(const model::LayerPlan& lp, model::DecoderLayer& layer, SeqGroup g,
+                            const ActivationStore& in, bool apply) {
+  const auto mods = solver_.take(lp, g);
+  if (mods.empty()) return;
+  // All modules of one group read the same input here (q/k/v; o; gate/up; down), so one Hessian serves all.
+  const auto stats = acts_->hessian_of(in);
+  for (auto& s : solver_.solve(ctx_, ws_, mods, stats.input(), split_)) {
+    solver_.report(s);
+    if (apply)
+      layer.linear(s.m->module).set_weight(s.r.q.dequant.data());
+    else
+      pending_.emplace_back(s.m, std::move(s.r.q.dequant));
+  }
+}
+
+void LayerLoop::sequential_layer(const model::LayerPlan& lp, model::DecoderLayer& layer) {
+  auto& a = *acts_;
+  progress_.note(fmt::format("layer {} group attn.qkv", lp.index));
+  const auto& xn = a.input_norm(layer);
+  solve_group(lp, layer, SeqGroup::AttnQKV, xn);
+  progress_.note(fmt::format("layer {} group attn.o", lp.index));
+  const auto& attn = a.attention(layer, xn);
+  solve_group(lp, layer, SeqGroup::AttnO, attn);
+  progress_.note(fmt::format("layer {} group mlp.gate_up", lp.index));
+  const auto& yn = a.post_attention(layer, attn);
+  if (layer.sparse()) {
+    if (!o_.true_sequential && !warned_sparse_at_once_) {  // experts are calibrated from the layer with its
+      spdlog::warn("true-sequential off does not apply to mixture-of-experts layers");  // attention quantized
+      warned_sparse_at_once_ = true;
+    }
+    progress_.note(fmt::format("layer {} experts: [gate,up] then [down] of each", lp.index));
+    ExpertScheduler{ctx_, plan_.config, o_, a, solver_, progress_, split_}.run(lp, layer, yn);
+    return;
+  }
+  solve_group(lp, layer, SeqGroup::MlpGateUp, yn);
+  progress_.note(fmt::format("layer {} group mlp.down", lp.index));
+  const auto& act = a.mlp_act(layer, yn, mlp_width(lp));
+  solve_group(lp, layer, SeqGroup::MlpDown, act);
+  a.mlp_out(layer, act);
+}
+
+// Not true-sequential: every group's inputs from the layer with its original weights, all groups solved,
+// then the layer run again with its quantized weights for the next layer's inputs. The input norm's store is
+// reused by the post-attention norm, so the [q,k,v] group is solved first.
+void LayerLoop::at_once_layer(const model::LayerPlan& lp, model::DecoderLayer& layer) {
+  auto& a = *acts_;
+  a.save_input();
+  const auto& xn = a.input_norm(layer);
+  solve_group(lp, layer, SeqGroup::AttnQKV, xn, /*apply=*/false);
+  const auto& attn = a.attention(layer, xn);
+  solve_group(lp, layer, SeqGroup::AttnO, attn, false);
+  const auto& yn = a.post_attention(layer, attn);
+  const auto& act = a.mlp_act(layer, yn, mlp_width(lp));
+  solve_group(lp, layer, SeqGroup::MlpGateUp, yn, false);
+  solve_group(lp, layer, SeqGroup::MlpDown, act, false);
+  for (auto& [m, w] : pending_) layer.linear(m->module).set_weight(w.data());
+  pending_.clear();
+  a.restore_input();
+  const auto& attn_q = a.attention(layer, a.input_norm(layer));
+  a.mlp_act(layer, a.post_attention(layer, attn_q), mlp_width(lp));
+  a.mlp_out(layer, a.act_store());
+}
+
+}  // namespace fp4gptq::pipeline

@@ -1,0 +1,76 @@
+#include "pipeline/module_solver.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <map>
+
+#include "nvfp4/scale_rules.hpp"
+
+namespace fp4gptq::pipeline {
+
+std::vector<float> choose_scale_2(const std::vector<const model::PlannedLinear*>& mods,
+                                  const std::vector<std::vector<float>>& weights, bool fuse) {
+  std::map<std::string, float> amax;
+  auto key = [&](size_t i) -> const std::string& { return fuse ? mods[i]->input_key : mods[i]->module; };
+  for (size_t i = 0; i < mods.size(); ++i) {
+    float& a = amax[key(i)];
+    a = std::max(a, nvfp4::max_abs(weights[i].data(), weights[i].size()));
+  }
+  std::vector<float> s(mods.size());
+  for (size_t i = 0; i < mods.size(); ++i) s[i] = nvfp4::global_scale(amax.at(key(i)));
+  return s;
+}
+
+std::vector<const model::PlannedLinear*> ModuleSolver::take(const model::LayerPlan& lp, model::SeqGroup g,
+                                                            int64_t expert) {
+  std::vector<const model::PlannedLinear*> mods;
+  for (const auto& m : lp.linears) {
+    if (m.group != g || (expert >= 0 && m.expert != expert)) continue;
+    if (m.quantize) {
+      mods.push_back(&m);
+    } else {
+      spdlog::warn("{} left unquantized: {}", m.module, m.skip_reason);
+      report_.add_skipped(m.module, m.skip_reason);
+    }
+  }
+  return mods;
+}
+
+std::vector<SolvedModule> ModuleSolver::solve(const linalg::Context& ctx, gptq::Workspace& ws,
+                                              const std::vector<const model::PlannedLinear*>& mods,
+                                              const ModuleInput& in, TimeSplit& split) {
+  auto t = Clock::now();
+  std::vector<std::vector<float>> weights;
+  for (const auto* m : mods) weights.push_back(model::read_weight(src_, *m));
+  const auto scale_2 = choose_scale_2(mods, weights, fuse_);
+  split.io_s += since(t);
+
+  std::vector<SolvedModule> out;
+  for (size_t i = 0; i < mods.size(); ++i) {
+    t = Clock::now();
+    SolvedModule s{mods[i], method_.solve(ctx, ws, *mods[i], weights[i], scale_2[i], in), 0};
+    out_.as_stored(s.r.q.dequant);  // what the checkpoint holds, and what the next inputs see
+    s.seconds = since(t);
+    s.r.stats["time_s"] = s.seconds;
+    split.solve_s += s.seconds;
+    split.solve_flops += s.r.flops;
+    out.push_back(std::move(s));
+  }
+  for (const auto& s : out) write(s, in.input_amax, split);
+  return out;
+}
+
+void ModuleSolver::write(const SolvedModule& s, float input_amax, TimeSplit& split) {
+  const std::lock_guard<std::mutex> lock(mu_);
+  const auto t = Clock::now();
+  out_.write_module(*s.m, s.r.q, input_amax);
+  split.io_s += since(t);
+  if (s.r.log.empty()) return;
+  const std::string line = s.r.log + " " + format_seconds(s.seconds);
+  if (s.r.warning)
+    spdlog::warn("{}: {}", line, s.r.note);
+  else
+    progress_.note(line);
+}
+
+}  // namespace fp4gptq::pipeline

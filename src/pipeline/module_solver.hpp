@@ -1,0 +1,59 @@
+#pragma once
+// What the layer loop does with the modules of one true-sequential group (or one expert's part of it): pick
+// the quantized ones (the others are reported as skipped), read their weights, choose scale_2 (DESIGN §4),
+// let the method solve each, round to what the output stores, write them and report them.
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "io/model_dir.hpp"
+#include "pipeline/method.hpp"
+#include "pipeline/output_format.hpp"
+#include "pipeline/progress.hpp"
+#include "pipeline/report.hpp"
+#include "pipeline/timing.hpp"
+
+namespace fp4gptq::pipeline {
+
+struct SolvedModule {
+  const model::PlannedLinear* m = nullptr;
+  ModuleResult r;  // r.q.dequant holds the weight as stored (as_stored)
+  double seconds = 0;
+};
+
+// scale_2 of each of `mods` (weights[i] is mods[i]'s FP32 weight): from the amax of the original weights of
+// the modules sharing one input (q/k/v; gate/up) when `fuse`, else of the module's own weight.
+std::vector<float> choose_scale_2(const std::vector<const model::PlannedLinear*>& mods,
+                                  const std::vector<std::vector<float>>& weights, bool fuse);
+
+class ModuleSolver {
+ public:
+  ModuleSolver(const io::ModelDir& src, const Method& method, OutputFormat& out, Report& report,
+               const Progress& progress, bool fuse_scales)
+      : src_(src), method_(method), out_(out), report_(report), progress_(progress), fuse_(fuse_scales) {}
+
+  // The modules of layer `lp` in group g (of one expert when expert >= 0) that are quantized; the others are
+  // reported as skipped, with a warning.
+  std::vector<const model::PlannedLinear*> take(const model::LayerPlan& lp, model::SeqGroup g, int64_t expert = -1);
+
+  // Solves `mods`, which read the same input `in`, and writes them to the output (logged). Thread-safe: the
+  // output and the log are serialised; times go to `split`.
+  std::vector<SolvedModule> solve(const linalg::Context& ctx, gptq::Workspace& ws,
+                                  const std::vector<const model::PlannedLinear*>& mods, const ModuleInput& in,
+                                  TimeSplit& split);
+
+  // Adds a solved module's row to the report (the caller picks the order). Not thread-safe.
+  void report(const SolvedModule& s) { report_.add_module(s.m->module, s.r.stats, s.r.fallback); }
+
+ private:
+  void write(const SolvedModule& s, float input_amax, TimeSplit& split);
+  const io::ModelDir& src_;
+  const Method& method_;
+  OutputFormat& out_;
+  Report& report_;
+  const Progress& progress_;
+  bool fuse_;
+  std::mutex mu_;
+};
+
+}  // namespace fp4gptq::pipeline

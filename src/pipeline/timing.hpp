@@ -1,0 +1,17 @@
+#pragma once
+// Wall-clock timing of the pipeline's parts, with the FLOPs of each (DESIGN §5 accounting for Hessians and
+// solves), so a report can say where the time went and at what rate.
+#include <chrono>
+
+namespace fp4gptq::pipeline {
+
+using Clock = std::chrono::steady_clock;
+
+inline double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+struct TimeSplit {
+  double forward_s = 0, hessian_s = 0, solve_s = 0, io_s = 0;
+  double forward_flops = 0, hessian_flops = 0, solve_flops = 0;
+};
+
+}  // namespace fp4gptq::pipeline
