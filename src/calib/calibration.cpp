@@ -78,8 +78,8 @@ CalibrationSet read_token_jsonl(const std::filesystem::path& path, int64_t vocab
 }
 
 CalibrationSet load_calibration(const std::filesystem::path& path, int64_t vocab_size, const CalibrationOptions& o) {
-  if (o.nsamples < 0) throw Error("--nsamples must be >= 0");
-  if (o.seqlen < 0) throw Error("--seqlen must be >= 0");
+  if (o.nsamples < 0) throw Error("calibration: nsamples must be >= 0, got " + std::to_string(o.nsamples));
+  if (o.seqlen < 0) throw Error("calibration: seqlen must be >= 0, got " + std::to_string(o.seqlen));
   CalibrationSet all = read_token_jsonl(path, vocab_size);
   const int64_t n = static_cast<int64_t>(all.samples.size());
   std::vector<int64_t> pick(static_cast<size_t>(n));

@@ -58,7 +58,7 @@ Subcommand add_quantize(CLI::App& app) {
       ->capture_default_str();
   return {cmd, [=] {
             const std::filesystem::path out_dir(*out);
-            check_output_dir(out_dir, *overwrite);  // fail before the long work
+            check_output(out_dir, *overwrite);  // fail before the long work
             QuantizeConfig cfg = *c;
             cfg.max_shard_bytes = shard->empty() ? 0 : parse_size(*shard, "--max-shard-size");
             cfg.max_act_bytes = act_memory->empty() ? 0 : parse_size(*act_memory, "--max-act-memory");

@@ -18,7 +18,7 @@ Subcommand add_rtn(CLI::App& app) {
   cmd->add_flag("--overwrite", *overwrite, "Replace an existing output directory");
   return {cmd, [=] {
     const std::filesystem::path out_dir(*out);
-    check_output_dir(out_dir, *overwrite);
+    check_output(out_dir, *overwrite);
     QuantizeConfig cfg = *c;
     cfg.algorithm = Algorithm::RTN;
     cfg.max_shard_bytes = shard->empty() ? 0 : parse_size(*shard, "--max-shard-size");

@@ -26,6 +26,13 @@ void add_output_options(CLI::App* cmd, QuantizeConfig& cfg, std::string& shard, 
   cmd->add_flag("--quiet", cfg.quiet, "No progress on stderr");
 }
 
+void check_output(const std::filesystem::path& out_dir, bool overwrite) {
+  std::error_code ec;
+  if (!overwrite && std::filesystem::is_directory(out_dir, ec) && !std::filesystem::is_empty(out_dir, ec))
+    throw Error(out_dir.string() + ": output directory already exists and is not empty (pass --overwrite to replace it)");
+  check_output_dir(out_dir, overwrite);
+}
+
 std::filesystem::path work_dir_for(const std::filesystem::path& out_dir) {
   return std::filesystem::absolute(out_dir).parent_path();
 }

@@ -18,6 +18,10 @@ CLI::Option* add_dtype_option(CLI::App* cmd, const std::string& flag, DType& tar
 // --exclude and --quiet: what quantize and rtn share.
 void add_output_options(CLI::App* cmd, QuantizeConfig& cfg, std::string& shard, bool& no_fuse);
 
+// Refuses, before any work, an output that check_output_dir would refuse; an existing non-empty directory
+// is named with the flag that replaces it.
+void check_output(const std::filesystem::path& out_dir, bool overwrite);
+
 // Where the checkpoint is built: beside the output, so the final rename stays on one filesystem.
 std::filesystem::path work_dir_for(const std::filesystem::path& out_dir);
 

@@ -49,7 +49,7 @@ class LayerBuilder {
     }
     if (const std::string* p = exclude_.match(l.scale_module())) {
       l.quantize = false;
-      l.skip_reason = "excluded by --exclude '" + *p + "'";
+      l.skip_reason = "excluded by the pattern '" + *p + "'";
     } else if (in % 16 != 0) {
       l.quantize = false;
       l.skip_reason = "input size " + std::to_string(in) + " is not a multiple of the NVFP4 block (16)";

@@ -21,7 +21,7 @@ ModuleFilter::ModuleFilter(const std::vector<std::string>& patterns) : patterns_
     if (!c->code) {
       PCRE2_UCHAR msg[256];
       pcre2_get_error_message(err, msg, sizeof msg);
-      throw Error("--exclude '" + p + "': invalid regular expression at offset " + std::to_string(offset) + ": " +
+      throw Error("exclude pattern '" + p + "': invalid regular expression at offset " + std::to_string(offset) + ": " +
                   reinterpret_cast<const char*>(msg));
     }
     compiled_.push_back(std::move(c));

@@ -17,8 +17,9 @@ constexpr uint64_t kChunkElems = 1u << 20;  // 4 MB of FP32 per chunk
 
 const char* torch_dtype_name(DType t) { return t == DType::BF16 ? "bfloat16" : "float16"; }
 
-std::string dtype_hint(DType dtype) {
-  return dtype == DType::F16 ? " (pass --dtype bfloat16 to keep the range)" : "";
+Error beyond_range(const std::string& what, DType dtype) {
+  return Error(what + " has values beyond the range of " + torch_dtype_name(dtype) +
+               (dtype == DType::F16 ? " (a bfloat16 output keeps the range)" : ""));
 }
 
 // Casts `count` FP32 values to `dtype` and writes them at element `first` of tensor `name`; `where` prefixes
@@ -29,9 +30,7 @@ void write_f32_span(io::CheckpointWriter& out, const std::string& where, const s
     throw Error(where + "tensor '" + name + "' has a non-finite value at element " + std::to_string(first + i));
   const size_t esize = numeric::dtype_size(dtype);
   std::vector<std::byte> buf(count * esize);
-  if (numeric::from_f32(dtype, v, buf.data(), count) != 0)
-    throw Error(where + "tensor '" + name + "' has values beyond the range of " + torch_dtype_name(dtype) +
-                dtype_hint(dtype));
+  if (numeric::from_f32(dtype, v, buf.data(), count) != 0) throw beyond_range(where + "tensor '" + name + "'", dtype);
   out.write_model_part(name, first * esize, buf.data(), buf.size());
 }
 
@@ -81,9 +80,9 @@ io::CheckpointPlan make_checkpoint_plan(const io::ModelDir& src, const model::Mo
   return cp;
 }
 
-void PseudoQuantizedCheckpoint::as_stored(std::vector<float>& v) const {
+void PseudoQuantizedCheckpoint::as_stored(const model::PlannedLinear& m, std::vector<float>& v) const {
   std::vector<uint16_t> tmp(v.size());
-  numeric::from_f32(dtype_, v.data(), tmp.data(), v.size());
+  if (numeric::from_f32(dtype_, v.data(), tmp.data(), v.size()) != 0) throw beyond_range("tensor '" + m.tensor + "'", dtype_);
   numeric::to_f32(dtype_, tmp.data(), v.data(), v.size());
 }
 

@@ -30,7 +30,7 @@ class PseudoQuantizedCheckpoint final : public OutputFormat {
   PseudoQuantizedCheckpoint(io::CheckpointWriter& out, const io::ModelDir& src, DType dtype, bool with_input_amax)
       : out_(out), src_(src), dtype_(dtype), with_input_amax_(with_input_amax) {}
 
-  void as_stored(std::vector<float>& values) const override;
+  void as_stored(const model::PlannedLinear& m, std::vector<float>& values) const override;
   void write_module(const model::PlannedLinear& m, const nvfp4::QuantizedMatrix& q, float input_amax) override;
   void write_rest(const std::vector<std::string>& names) override;
   void finish(const MethodFields& method, const nlohmann::ordered_json& report) override;

@@ -49,7 +49,7 @@ std::vector<SolvedModule> ModuleSolver::solve(const linalg::Context& ctx, gptq::
   for (size_t i = 0; i < mods.size(); ++i) {
     t = Clock::now();
     SolvedModule s{mods[i], method_.solve(ctx, ws, *mods[i], weights[i], scale_2[i], in), 0};
-    out_.as_stored(s.r.q.dequant);  // what the checkpoint holds, and what the next inputs see
+    out_.as_stored(*mods[i], s.r.q.dequant);  // what the checkpoint holds, and what the next inputs see
     s.seconds = since(t);
     s.r.stats["time_s"] = s.seconds;
     split.solve_s += s.seconds;

@@ -15,9 +15,9 @@ namespace fp4gptq::pipeline {
 class OutputFormat {
  public:
   virtual ~OutputFormat() = default;
-  // The weight values a quantized module is stored as, which the next layers' calibration must see (e.g.
-  // rounded to the output dtype), in place.
-  virtual void as_stored(std::vector<float>& values) const = 0;
+  // Module m's weight values as they will be stored, which the next layers' calibration must see (e.g.
+  // rounded to the output dtype), in place; a value the format cannot hold is an error naming the tensor.
+  virtual void as_stored(const model::PlannedLinear& m, std::vector<float>& values) const = 0;
   // A quantized module: codes, block scales, scale_2 and dequantized weight (already as_stored), and the max
   // |x| of its calibration input (0 for uncalibrated methods). Called under the loop's lock.
   virtual void write_module(const model::PlannedLinear& m, const nvfp4::QuantizedMatrix& q, float input_amax) = 0;

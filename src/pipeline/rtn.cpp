@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "pipeline/checkpoint_output.hpp"
+
 namespace fp4gptq::pipeline {
 
 ModuleResult RtnMethod::solve(const linalg::Context&, gptq::Workspace&, const model::PlannedLinear& m,
@@ -25,6 +27,19 @@ MethodFields RtnMethod::fields() const {
   MethodFields f;
   f.algorithm = "rtn";
   return f;  // no act-order, static block scales, no damping, not sequential, no lazy batches
+}
+
+QuantizeSummary run_rtn(const RtnOptions& r) {
+  const io::ModelDir src(r.model_dir);
+  const auto plan = model::plan_model(src, model::ModuleFilter(r.exclude));
+  QuantizeOptions o;
+  o.dtype = r.dtype;
+  o.fuse_scales = r.fuse_scales;
+  o.quiet = r.quiet;
+  io::CheckpointWriter out(r.out_dir, r.overwrite, make_checkpoint_plan(src, plan, r.dtype, r.max_shard_bytes, false));
+  const auto s = rtn_into(out, src, plan, o);
+  out.commit();
+  return s;
 }
 
 }  // namespace fp4gptq::pipeline

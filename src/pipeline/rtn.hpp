@@ -1,7 +1,12 @@
 #pragma once
 // Round-to-nearest NVFP4 (DESIGN §4) as a Method: the baseline every GPTQ module is compared with, and the
 // `rtn` command. Uncalibrated: the layer loop runs it with no forward pass.
+#include <filesystem>
+#include <string>
+#include <vector>
+
 #include "pipeline/method.hpp"
+#include "pipeline/quantize.hpp"
 
 namespace fp4gptq::pipeline {
 
@@ -14,5 +19,18 @@ class RtnMethod final : public Method {
   std::vector<std::string> summary_means() const override { return {"weight_mse"}; }
   MethodFields fields() const override;
 };
+
+// A whole rtn run from a model directory to a committed output directory (rtn_into with the plan, the
+// checkpoint writer and the commit around it).
+struct RtnOptions {
+  std::filesystem::path model_dir, out_dir;
+  numeric::DType dtype = numeric::DType::F16;
+  uint64_t max_shard_bytes = 0;  // 0: one main file
+  bool overwrite = false;
+  bool fuse_scales = true;  // q/k/v and gate/up share scale_2 (DESIGN §4)
+  bool quiet = false;
+  std::vector<std::string> exclude;
+};
+QuantizeSummary run_rtn(const RtnOptions& options);
 
 }  // namespace fp4gptq::pipeline

@@ -11,14 +11,14 @@ namespace {
 namespace fs = std::filesystem;
 
 TEST(ParseSize, UnitsAndErrors) {
-  EXPECT_EQ(parse_size("5GB"), 5'000'000'000ull);
-  EXPECT_EQ(parse_size("500MB"), 500'000'000ull);
-  EXPECT_EQ(parse_size("2GiB"), 2ull << 30);
-  EXPECT_EQ(parse_size("1.5kb"), 1500ull);
-  EXPECT_EQ(parse_size("1000"), 1000ull);
-  test::expect_error([] { parse_size("lots"); }, {"--max-shard-size", "lots"});
-  test::expect_error([] { parse_size("5XB"); }, {"unknown unit", "XB"});
-  test::expect_error([] { parse_size("0MB"); }, {"at least one byte"});
+  EXPECT_EQ(parse_size("5GB", "--max-shard-size"), 5'000'000'000ull);
+  EXPECT_EQ(parse_size("500MB", "--max-shard-size"), 500'000'000ull);
+  EXPECT_EQ(parse_size("2GiB", "--max-shard-size"), 2ull << 30);
+  EXPECT_EQ(parse_size("1.5kb", "--max-shard-size"), 1500ull);
+  EXPECT_EQ(parse_size("1000", "--max-shard-size"), 1000ull);
+  test::expect_error([] { parse_size("lots", "--max-shard-size"); }, {"--max-shard-size", "lots"});
+  test::expect_error([] { parse_size("5XB", "--max-shard-size"); }, {"unknown unit", "XB"});
+  test::expect_error([] { parse_size("0MB", "--max-shard-size"); }, {"at least one byte"});
 }
 
 CheckpointPlan plan_of(int tensors, uint64_t max_shard) {
@@ -68,7 +68,7 @@ TEST(CheckpointWriter, UncommittedLeavesNothingAndExistingIsRefused) {
 
   fs::create_directories(out);
   std::ofstream(out / "old.txt") << "previous model";
-  test::expect_error([&] { CheckpointWriter w(out, false, plan_of(1, 0)); }, {out.string(), "--overwrite"});
+  test::expect_error([&] { CheckpointWriter w(out, false, plan_of(1, 0)); }, {out.string(), "overwriting"});
   {
     CheckpointWriter w(out, true, plan_of(1, 0));
     fill_all(w, 1);

@@ -111,7 +111,7 @@ TEST(LayerPlan, ExcludeAndBlockMultiple) {
   EXPECT_FALSE(down.quantize);  // in = 72 is not a multiple of 16
   EXPECT_NE(down.skip_reason.find("72"), std::string::npos);
   EXPECT_TRUE(q.layers[0].linears[4].quantize);  // gate_proj: in = 64
-  test::expect_error([] { ModuleFilter f({"(unclosed"}); }, {"--exclude", "(unclosed"});
+  test::expect_error([] { ModuleFilter f({"(unclosed"}); }, {"exclude pattern", "(unclosed"});
 }
 
 TEST(LayerPlan, CheckNamesMissingAndMisshapedTensors) {

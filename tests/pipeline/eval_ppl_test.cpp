@@ -54,13 +54,13 @@ TEST_P(EvalPplGolden, MatchesPerplexityFromReferenceLogits) {
   const io::ModelDir dir(dir_path);
   std::vector<int32_t> stream;
   for (const auto& s : calib::read_token_jsonl(d / "data.jsonl", V).samples) stream.insert(stream.end(), s.begin(), s.end());
-  const auto p = eval_perplexity(dir, stream, L, model::Compute::F32, numeric::DType::F32, true);
+  const auto p = eval_perplexity(linalg::Context(), dir, stream, L, model::Compute::F32, numeric::DType::F32, true);
   EXPECT_EQ(p.windows, B);
   EXPECT_EQ(p.scored_tokens, B * (L - 1));
   EXPECT_NEAR(p.ppl, expected, 1e-4 * expected);
-  const auto pb = eval_perplexity(dir, stream, L, model::Compute::BF16, numeric::DType::BF16, true);
+  const auto pb = eval_perplexity(linalg::Context(), dir, stream, L, model::Compute::BF16, numeric::DType::BF16, true);
   EXPECT_NEAR(pb.ppl, expected, 2e-2 * expected);
-  test::expect_error([&] { eval_perplexity(dir, std::vector<int32_t>(10, 1), 48, model::Compute::F32, numeric::DType::F32, true); },
+  test::expect_error([&] { eval_perplexity(linalg::Context(), dir, std::vector<int32_t>(10, 1), 48, model::Compute::F32, numeric::DType::F32, true); },
                      {"10 tokens", "window of 48"});
 }
 

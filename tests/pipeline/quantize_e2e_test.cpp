@@ -55,7 +55,7 @@ TEST_P(QuantizeE2E, OutputsAreValidAndBeatRtn) {
   EXPECT_EQ(r.samples, 12);
   EXPECT_EQ(r.tokens, 12 * 48);
   EXPECT_EQ(r.fallbacks, 0);
-  test::CheckOptions co{c.cfg.exclude, c.cfg.dtype == "bfloat16" ? numeric::DType::BF16 : numeric::DType::F16,
+  test::CheckOptions co{c.cfg.exclude, c.cfg.dtype == DType::BFloat16 ? numeric::DType::BF16 : numeric::DType::F16,
                         c.cfg.fuse_scales, /*input_amax=*/true};
   test::check_checkpoint(d / "model", d / "out", co);
 
@@ -98,16 +98,16 @@ INSTANTIATE_TEST_SUITE_P(
         with("not_true_sequential", "Qwen3ForCausalLM", [](auto&, auto& c) { c.true_sequential = false; }),
         with("f32_compute_and_activations", "LlamaForCausalLM",
              [](auto&, auto& c) {
-               c.compute = "f32";
-               c.act_dtype = "float32";
-               c.hessian_dtype = "f64";
+               c.compute = Compute::F32;
+               c.act_dtype = DType::Float32;
+               c.hessian_dtype = DType::Float64;
              }),
         with("no_fuse_exclude_bf16_sharded", "Qwen3ForCausalLM",
              [](auto&, auto& c) {
                c.fuse_scales = false;
                c.exclude = {"layers\\.0\\.mlp\\.down_proj"};
-               c.dtype = "bfloat16";
-               c.max_shard_size = "60KB";
+               c.dtype = DType::BFloat16;
+               c.max_shard_bytes = 60000;
                c.block_size = 32;
                c.damp_percent = 0.05;
              })),
@@ -131,13 +131,13 @@ TEST(QuantizeE2E, OffloadedActivationsGiveByteIdenticalFilesAndLeaveNothing) {
     tools::make_tiny_model(d / "model", c.model);
     quantize(c, d / "model", d / "ram", d.path());
     fs::create_directories(d / "offload");
-    c.cfg.max_act_memory = "4K";  // every activation store goes to a file
+    c.cfg.max_act_bytes = 4096;  // every activation store goes to a file
     c.cfg.offload_dir = d / "offload";
     quantize(c, d / "model", d / "disk", d.path());
     test::expect_same_safetensors(d / "ram", d / "disk");
     EXPECT_TRUE(fs::is_empty(d / "offload")) << "offload files are unlinked";
     c.cfg.offload_dir = d / "nowhere";
-    test::expect_error([&] { quantize(c, d / "model", d / "x", d.path()); }, {"--offload-dir", "nowhere"});
+    test::expect_error([&] { quantize(c, d / "model", d / "x", d.path()); }, {"offload directory", "nowhere"});
   }
 }
 
@@ -146,7 +146,7 @@ TEST(QuantizeE2E, RefusesExistingOutputAndUnsupportedConfigs) {
   auto c = with("qwen3", "Qwen3ForCausalLM");
   tools::make_tiny_model(d / "model", c.model);
   quantize(c, d / "model", d / "out", d.path());
-  test::expect_error([&] { quantize(c, d / "model", d / "out", d.path()); }, {"already exists", "--overwrite"});
+  test::expect_error([&] { quantize(c, d / "model", d / "out", d.path()); }, {"already exists", "overwriting"});
   EXPECT_TRUE(test::nothing_named(d.path(), "fp4gptq-")) << "the refused run's staging is removed";
   QuantizeConfig bad;
   bad.bits = 8;

@@ -89,7 +89,7 @@ TEST_F(RtnBadInput, Fp16OverflowNamesTheTensorAndSuggestsBfloat16) {
     }
     return true;
   });
-  expect_failure({"model.layers.1.post_attention_layernorm.weight", "float16", "--dtype bfloat16"});
+  expect_failure({"model.layers.1.post_attention_layernorm.weight", "float16", "bfloat16 output keeps the range"});
   opts.dtype = numeric::DType::BF16;
   run_rtn(opts);  // bfloat16 keeps the range
   EXPECT_TRUE(fs::exists(dir / "out" / "model.safetensors.index.json"));
@@ -109,7 +109,7 @@ TEST_F(RtnBadInput, QuantizedWeightBeyondFp16) {
 TEST_F(RtnBadInput, ExistingOutputRefusedUnlessOverwrite) {
   fs::create_directories(dir / "out");
   std::ofstream(dir / "out" / "pseudo_quantized_model-4bit-16g.safetensors") << "old";
-  test::expect_error([&] { run_rtn(opts); }, {(dir / "out").string(), "--overwrite"});
+  test::expect_error([&] { run_rtn(opts); }, {(dir / "out").string(), "overwriting"});
   EXPECT_EQ(test::read_text(dir / "out" / "pseudo_quantized_model-4bit-16g.safetensors"), "old");
   opts.overwrite = true;
   run_rtn(opts);
