@@ -48,6 +48,7 @@ std::string describe_layer(const model::LayerPlan& l) {
 
 }  // namespace
 
+// Long: the report is printed in one pass, section by section.
 Subcommand add_inspect(CLI::App& app) {
   auto* cmd = app.add_subcommand("inspect", "Show a model's architecture, layer plan, tensors and what will be quantized");
   auto model = std::make_shared<std::string>();

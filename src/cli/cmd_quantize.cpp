@@ -5,6 +5,7 @@
 
 namespace fp4gptq::cli {
 
+// Long: one statement per option of `quantize`.
 Subcommand add_quantize(CLI::App& app) {
   auto* cmd = app.add_subcommand("quantize", "GPTQ-quantize every planned Linear to NVFP4 with calibration data and "
                                              "write the pseudo-quantized checkpoint");

@@ -96,6 +96,7 @@ bool ModelConfig::is_sparse_layer(int64_t layer) const {
   return (layer + 1) % decoder_sparse_step == 0;
 }
 
+// Long: one statement per config.json field, each checked where it is read.
 ModelConfig ModelConfig::parse(const nlohmann::ordered_json& j, const std::string& source) {
   if (!j.is_object()) throw Error(source + ": expected a JSON object");
   Fields f(j, source);

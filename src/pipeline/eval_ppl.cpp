@@ -11,6 +11,49 @@
 
 namespace fp4gptq::pipeline {
 
+namespace {
+
+// Σ NLL of every token but the first of each window, from the final hidden states in x: logsumexp over the
+// vocabulary (streamed over vocab chunks) minus the target's logit. Returns (sum, tokens scored).
+std::pair<double, int64_t> score(const linalg::Context& ctx, const io::ModelDir& dir, const model::ModelConfig& cfg,
+                                 const calib::ActivationStore& x, const std::vector<int32_t>& stream, int64_t seqlen,
+                                 int64_t windows, int64_t per_chunk, model::Compute compute) {
+  const int64_t H = cfg.hidden_size;
+  std::vector<float> in;
+  double nll_sum = 0;
+  int64_t scored = 0;
+  for (int64_t w0 = 0; w0 < windows; w0 += per_chunk) {
+    const int64_t nw = std::min(per_chunk, windows - w0), n = nw * seqlen;
+    in.resize(static_cast<size_t>(n * H));
+    x.load(w0 * seqlen, n, in.data());
+    std::vector<double> run_max(static_cast<size_t>(n), -std::numeric_limits<double>::infinity()), run_sum(run_max.size(), 0.0),
+        target(run_max.size(), 0.0);
+    model::lm_head_chunks(ctx, dir, cfg, in.data(), n, compute, [&](int64_t v0, int64_t nv, const float* logits) {
+      for (int64_t r = 0; r < n; ++r) {
+        const float* l = logits + r * nv;
+        double m = run_max[r];
+        for (int64_t v = 0; v < nv; ++v) m = std::max(m, static_cast<double>(l[v]));
+        double s = run_sum[r] * std::exp(run_max[r] - m);
+        for (int64_t v = 0; v < nv; ++v) s += std::exp(static_cast<double>(l[v]) - m);
+        run_max[r] = m;
+        run_sum[r] = s;
+        if (r % seqlen != seqlen - 1) {
+          const int32_t next = stream[static_cast<size_t>(w0 * seqlen + r + 1)];
+          if (next >= v0 && next < v0 + nv) target[r] = l[next - v0];
+        }
+      }
+    });
+    for (int64_t r = 0; r < n; ++r)
+      if (r % seqlen != seqlen - 1) {
+        nll_sum += run_max[r] + std::log(run_sum[r]) - target[r];
+        ++scored;
+      }
+  }
+  return {nll_sum, scored};
+}
+
+}  // namespace
+
 Perplexity eval_perplexity(const linalg::Context& ctx, const io::ModelDir& dir, const std::vector<int32_t>& stream, int64_t seqlen,
                            model::Compute compute, numeric::DType act_dtype, bool quiet) {
   if (seqlen < 2) throw Error("eval-ppl: seqlen " + std::to_string(seqlen) + " is too short: at least 2 tokens per window are needed to score one");
@@ -46,37 +89,7 @@ Perplexity eval_perplexity(const linalg::Context& ctx, const io::ModelDir& dir, 
     progress.layer_done(lp.index, "");
   }
 
-  // NLL of token t+1 from the logits at t: logsumexp over the vocabulary (streamed over vocab chunks) minus
-  // the target's logit.
-  double nll_sum = 0;
-  int64_t scored = 0;
-  for (int64_t w0 = 0; w0 < windows; w0 += per_chunk) {
-    const int64_t nw = std::min(per_chunk, windows - w0), n = nw * seqlen;
-    in.resize(static_cast<size_t>(n * H));
-    x.load(w0 * seqlen, n, in.data());
-    std::vector<double> run_max(static_cast<size_t>(n), -std::numeric_limits<double>::infinity()), run_sum(run_max.size(), 0.0),
-        target(run_max.size(), 0.0);
-    model::lm_head_chunks(ctx, dir, cfg, in.data(), n, compute, [&](int64_t v0, int64_t nv, const float* logits) {
-      for (int64_t r = 0; r < n; ++r) {
-        const float* l = logits + r * nv;
-        double m = run_max[r];
-        for (int64_t v = 0; v < nv; ++v) m = std::max(m, static_cast<double>(l[v]));
-        double s = run_sum[r] * std::exp(run_max[r] - m);
-        for (int64_t v = 0; v < nv; ++v) s += std::exp(static_cast<double>(l[v]) - m);
-        run_max[r] = m;
-        run_sum[r] = s;
-        if (r % seqlen != seqlen - 1) {
-          const int32_t next = stream[static_cast<size_t>(w0 * seqlen + r + 1)];
-          if (next >= v0 && next < v0 + nv) target[r] = l[next - v0];
-        }
-      }
-    });
-    for (int64_t r = 0; r < n; ++r)
-      if (r % seqlen != seqlen - 1) {
-        nll_sum += run_max[r] + std::log(run_sum[r]) - target[r];
-        ++scored;
-      }
-  }
+  const auto [nll_sum, scored] = score(ctx, dir, cfg, x, stream, seqlen, windows, per_chunk, compute);
   Perplexity p;
   p.windows = windows;
   p.scored_tokens = scored;

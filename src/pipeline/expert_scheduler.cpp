@@ -54,113 +54,133 @@ int64_t default_min_tokens(const model::ModelConfig& c, int64_t tokens) {
 // swapped in, then the [down] Hessian from its activations and solve. Its tokens are gathered at most
 // expert_rows (rounded up to a multiple of expert_tile) at a time, kept between the two passes when they fit
 // in one.
+class ExpertRun {
+ public:
+  ExpertRun(const ExpertScheduler& s, Jobs& jobs, int64_t e, const linalg::Context& ctx, gptq::Workspace& ws,
+            TimeSplit& sp)
+      : s_(s), jobs_(jobs), e_(e), ctx_(ctx), ws_(ws), sp_(sp), H_(s.acts.config().hidden_size),
+        tile_(std::max<int64_t>(s.options.expert_tile, 1)),
+        piece_((std::max<int64_t>(s.options.expert_rows, 1) + tile_ - 1) / tile_ * tile_) {
+    std::vector<float> weights;
+    jobs.routing.rows_of(static_cast<int32_t>(e), idx_, weights);
+    n_ = static_cast<int64_t>(idx_.size());
+    const int64_t seen = s.options.moe_calibrate_all ? s.acts.tokens() : n_;
+    const int64_t need = std::max<int64_t>(jobs.min_tokens, 1);  // no tokens at all: always round-to-nearest
+    if (seen < need)
+      starved_ = fmt::format("starved expert: {} calibration tokens < the minimum of {}: round-to-nearest", seen, need);
+  }
+
+  void gate_up(const std::vector<const model::PlannedLinear*>& mods) {
+    if (jobs_.all_tokens) return finish(mods, jobs_.all_tokens->input());
+    Accumulating h(H_, s_.options.gptq.hessian_dtype);
+    for (int64_t r0 = 0; r0 < n_; r0 += piece_) {
+      const int64_t cnt = gather(r0);
+      const auto t = Clock::now();
+      h.add(ctx_, x_.data(), cnt);
+      sp_.hessian_s += since(t);
+    }
+    sp_.hessian_flops += 2.0 * n_ * H_ * H_;
+    finish(mods, h.finish(ctx_));
+  }
+
+  // The down Hessian from the activations of the tokens it learns from (every token with moe_calibrate_all),
+  // through its quantized gate/up.
+  void down(const std::vector<const model::PlannedLinear*>& mods) {
+    Accumulating h(s_.acts.config().moe_intermediate_size, s_.options.gptq.hessian_dtype);
+    if (s_.options.moe_calibrate_all) {
+      std::vector<float> xa;
+      for (const auto& ch : s_.acts.chunks()) {
+        xa.resize(static_cast<size_t>(ch.rows * H_));
+        jobs_.yn.load(ch.row0, ch.rows, xa.data());
+        add_act(h, xa.data(), ch.rows);
+      }
+    } else {
+      for (int64_t r0 = 0; r0 < n_; r0 += piece_) {
+        const int64_t cnt = gather(r0);  // (before x_.data(): gathering may move x_)
+        add_act(h, x_.data(), cnt);
+      }
+    }
+    finish(mods, h.finish(ctx_));
+  }
+
+ private:
+  // Rows r0.. of the expert's tokens (one piece) into x_, unless they are there already.
+  int64_t gather(int64_t r0) {
+    const int64_t cnt = std::min(piece_, n_ - r0);
+    if (gathered_ == r0) return cnt;
+    const auto t = Clock::now();
+    x_.resize(static_cast<size_t>(cnt * H_));
+    for (int64_t i = 0; i < cnt; ++i) jobs_.yn.load(idx_[r0 + i], 1, &x_[i * H_]);
+    gathered_ = r0;
+    sp_.forward_s += since(t);
+    return cnt;
+  }
+
+  // The rows go through the expert's gate/up matmuls in tiles of exactly expert_tile rows (a math library may
+  // pick its kernel, and so its rounding, by the row count: OpenBLAS and oneDNN on AMX do), and pieces are a
+  // multiple of it: a token's activation, and so the Hessian, does not depend on the piece size.
+  void add_act(Accumulating& h, const float* xs, int64_t cnt) {
+    const int64_t inter = h.acc.dim();
+    auto t = Clock::now();
+    act_.resize(static_cast<size_t>(cnt * inter));
+    for (int64_t r0 = 0; r0 < cnt; r0 += tile_)
+      jobs_.layer.expert_act(ctx_, e_, xs + r0 * H_, std::min(tile_, cnt - r0), act_.data() + r0 * inter);
+    sp_.forward_s += since(t);
+    sp_.forward_flops += 4.0 * cnt * H_ * inter;
+    t = Clock::now();
+    h.add(ctx_, act_.data(), cnt);
+    sp_.hessian_s += since(t);
+    sp_.hessian_flops += 2.0 * cnt * inter * inter;
+  }
+
+  void finish(const std::vector<const model::PlannedLinear*>& mods, ModuleInput in) {
+    in.rtn_reason = starved_;
+    for (auto& m : s_.solver.solve(ctx_, ws_, mods, in, sp_)) {
+      jobs_.layer.linear(m.m->module).set_weight(m.r.q.dequant.data());
+      m.r.q = {};  // written and swapped in: the report keeps the stats
+      jobs_.results[static_cast<size_t>(e_)].push_back(std::move(m));
+    }
+  }
+
+  const ExpertScheduler& s_;
+  Jobs& jobs_;
+  const int64_t e_;
+  const linalg::Context& ctx_;
+  gptq::Workspace& ws_;
+  TimeSplit& sp_;
+  const int64_t H_, tile_, piece_;
+  int64_t n_ = 0, gathered_ = -1;  // gathered_: first row of the piece now in x_
+  std::vector<int64_t> idx_;
+  std::vector<float> x_, act_;
+  std::string starved_;
+};
+
 void run_expert(const ExpertScheduler& s, Jobs& jobs, int64_t e, const linalg::Context& ctx, gptq::Workspace& ws,
                 TimeSplit& sp) {
-  const int64_t H = s.config.hidden_size, inter = s.config.moe_intermediate_size;
-  // The gathered rows go through the expert's gate/up matmuls in tiles of exactly expert_tile rows (a math
-  // library may pick its kernel, and so its rounding, by the row count: OpenBLAS and oneDNN on AMX do), and
-  // are gathered in pieces of a multiple of it: a token's activation, and so the Hessians, do not depend on
-  // the piece size.
-  const int64_t tile = std::max<int64_t>(s.options.expert_tile, 1);
-  const int64_t piece = (std::max<int64_t>(s.options.expert_rows, 1) + tile - 1) / tile * tile;
-  const bool all = s.options.moe_calibrate_all;
-  std::vector<int64_t> idx;
-  std::vector<float> rw, x, act;
-  jobs.routing.rows_of(static_cast<int32_t>(e), idx, rw);
-  const auto n = static_cast<int64_t>(idx.size());
-  const int64_t seen = all ? s.acts.tokens() : n;
-  const int64_t need = std::max<int64_t>(jobs.min_tokens, 1);  // no tokens at all: always round-to-nearest
-  const std::string starved =
-      seen < need ? fmt::format("starved expert: {} calibration tokens < the minimum of {}: round-to-nearest", seen, need)
-                  : "";
-  int64_t gathered = -1;  // first row of the piece now in x
-  auto gather = [&](int64_t r0) {
-    const int64_t cnt = std::min(piece, n - r0);
-    if (gathered == r0) return cnt;
-    const auto t = Clock::now();
-    x.resize(static_cast<size_t>(cnt * H));
-    for (int64_t i = 0; i < cnt; ++i) jobs.yn.load(idx[r0 + i], 1, &x[i * H]);
-    gathered = r0;
-    sp.forward_s += since(t);
-    return cnt;
-  };
-  auto finish = [&](const std::vector<const model::PlannedLinear*>& mods, ModuleInput in) {
-    in.rtn_reason = starved;
-    auto solved = s.solver.solve(ctx, ws, mods, in, sp);
-    for (auto& m : solved) {
-      jobs.layer.linear(m.m->module).set_weight(m.r.q.dequant.data());
-      m.r.q = {};  // written and swapped in: the report keeps the stats
-      jobs.results[static_cast<size_t>(e)].push_back(std::move(m));
-    }
-  };
-
-  if (const auto& mods = jobs.gate_up[static_cast<size_t>(e)]; !mods.empty()) {
-    if (jobs.all_tokens) {
-      finish(mods, jobs.all_tokens->input());
-    } else {
-      Accumulating h(H, s.options.gptq.hessian_dtype);
-      for (int64_t r0 = 0; r0 < n; r0 += piece) {
-        const int64_t cnt = gather(r0);
-        const auto t = Clock::now();
-        h.add(ctx, x.data(), cnt);
-        sp.hessian_s += since(t);
-      }
-      sp.hessian_flops += 2.0 * n * H * H;
-      finish(mods, h.finish(ctx));
-    }
-  }
-  if (const auto& mods = jobs.down[static_cast<size_t>(e)]; !mods.empty()) {
-    Accumulating h(inter, s.options.gptq.hessian_dtype);
-    // The activations of the tokens it learns from (every token with moe_calibrate_all), through its
-    // quantized gate/up.
-    auto add_act = [&](const float* xs, int64_t cnt) {
-      auto t = Clock::now();
-      act.resize(static_cast<size_t>(cnt * inter));
-      for (int64_t r0 = 0; r0 < cnt; r0 += tile)
-        jobs.layer.expert_act(ctx, e, xs + r0 * H, std::min(tile, cnt - r0), act.data() + r0 * inter);
-      sp.forward_s += since(t);
-      sp.forward_flops += 4.0 * cnt * H * inter;
-      t = Clock::now();
-      h.add(ctx, act.data(), cnt);
-      sp.hessian_s += since(t);
-      sp.hessian_flops += 2.0 * cnt * inter * inter;
-    };
-    if (all) {
-      std::vector<float> xa;
-      for (const auto& ch : s.acts.chunks()) {
-        xa.resize(static_cast<size_t>(ch.rows * H));
-        jobs.yn.load(ch.row0, ch.rows, xa.data());
-        add_act(xa.data(), ch.rows);
-      }
-    } else {
-      for (int64_t r0 = 0; r0 < n; r0 += piece) {
-        const int64_t cnt = gather(r0);  // (before x.data(): gathering may move x)
-        add_act(x.data(), cnt);
-      }
-    }
-    finish(mods, h.finish(ctx));
-  }
+  ExpertRun run(s, jobs, e, ctx, ws, sp);
+  if (const auto& mods = jobs.gate_up[static_cast<size_t>(e)]; !mods.empty()) run.gate_up(mods);
+  if (const auto& mods = jobs.down[static_cast<size_t>(e)]; !mods.empty()) run.down(mods);
   const std::lock_guard<std::mutex> lock(jobs.mu);
-  const int64_t E = s.config.num_experts;
+  const int64_t E = s.acts.config().num_experts;
   if (++jobs.done % 16 == 0 || jobs.done == E) {
     const double t = since(jobs.start);
-    s.progress.note(fmt::format("layer {} experts {}/{} done in {} (ETA {} for the layer's experts; elapsed {})",
-                                jobs.lp.index, jobs.done, E, format_seconds(t),
-                                format_seconds(t / static_cast<double>(jobs.done) * static_cast<double>(E - jobs.done)),
-                                format_seconds(s.progress.elapsed())));
+    s.acts.progress().note(fmt::format("layer {} experts {}/{} done in {} (ETA {} for the layer's experts; elapsed {})",
+                                       jobs.lp.index, jobs.done, E, format_seconds(t),
+                                       format_seconds(t / static_cast<double>(jobs.done) * static_cast<double>(E - jobs.done)),
+                                       format_seconds(s.acts.progress().elapsed())));
   }
 }
 
 }  // namespace
 
 void ExpertScheduler::run(const model::LayerPlan& lp, model::DecoderLayer& layer, const ActivationStore& yn) {
-  const int64_t E = config.num_experts;
+  const int64_t E = acts.config().num_experts;
   const auto routing = acts.route(layer, yn);
   std::optional<InputStats> all_tokens;  // one gate/up Hessian of every token, for every expert
   if (options.moe_calibrate_all) all_tokens.emplace(acts.hessian_of(yn));
 
   Jobs jobs{lp, layer, yn, routing, all_tokens ? &*all_tokens : nullptr,
-            options.moe_min_tokens >= 0 ? options.moe_min_tokens : default_min_tokens(config, acts.tokens())};
+            options.moe_min_tokens >= 0 ? options.moe_min_tokens : default_min_tokens(acts.config(), acts.tokens())};
   for (int64_t e = 0; e < E; ++e) {  // (take() reports skipped modules: not on the workers)
     jobs.gate_up.push_back(solver.take(lp, SeqGroup::MlpGateUp, e));
     jobs.down.push_back(solver.take(lp, SeqGroup::MlpDown, e));
@@ -185,7 +205,7 @@ void ExpertScheduler::run(const model::LayerPlan& lp, model::DecoderLayer& layer
   }
   for (const auto& solved : jobs.results)
     for (const auto& s : solved) solver.report(s);
-  progress.note(fmt::format("layer {}: {} experts on {} threads in {}", lp.index, E, workers, format_seconds(since(t))));
+  acts.progress().note(fmt::format("layer {}: {} experts on {} threads in {}", lp.index, E, workers, format_seconds(since(t))));
   acts.moe_out(layer, yn);
 }
 

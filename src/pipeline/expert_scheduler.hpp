@@ -13,13 +13,11 @@
 namespace fp4gptq::pipeline {
 
 struct ExpertScheduler {
-  const linalg::Context& ctx;
-  const model::ModelConfig& config;
-  const QuantizeOptions& options;
   LayerActivations& acts;
   ModuleSolver& solver;
-  const Progress& progress;
   TimeSplit& split;
+  const linalg::Context& ctx;
+  const QuantizeOptions& options;
 
   // Quantizes every expert of layer lp, whose MLP input is yn, and leaves the layer output in acts.
   void run(const model::LayerPlan& lp, model::DecoderLayer& layer, const ActivationStore& yn);

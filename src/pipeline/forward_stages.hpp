@@ -59,6 +59,8 @@ class LayerActivations {
   InputStats hessian_of(const ActivationStore& in);
 
   const std::vector<Chunk>& chunks() const { return chunks_; }
+  const model::ModelConfig& config() const { return c_; }
+  const Progress& progress() const { return progress_; }
   int64_t tokens() const { return tokens_; }
 
   // Runs fn(chunk, x, y) over every chunk of `in` (x its rows in FP32, y [rows, width] scratch), then stores y

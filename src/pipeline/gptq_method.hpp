@@ -8,12 +8,10 @@ namespace fp4gptq::pipeline {
 
 class GptqMethod final : public Method {
  public:
-  GptqMethod(const gptq::GptqConfig& config, bool true_sequential) : cfg_(config), true_sequential_(true_sequential) {}
-  const char* name() const override { return "gptq"; }
-  bool calibrated() const override { return true; }
+  GptqMethod(const gptq::GptqConfig& config, bool true_sequential)
+      : Method("gptq", true, {"rel_err", "rtn_rel_err"}), cfg_(config), true_sequential_(true_sequential) {}
   ModuleResult solve(const linalg::Context& ctx, gptq::Workspace& ws, const model::PlannedLinear& m,
                      const std::vector<float>& w, float scale_2, const ModuleInput& in) const override;
-  std::vector<std::string> summary_means() const override { return {"rel_err", "rtn_rel_err"}; }
   MethodFields fields() const override;
 
  private:

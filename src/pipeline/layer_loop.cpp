@@ -124,7 +124,7 @@ void LayerLoop::sequential_layer(const model::LayerPlan& lp, model::DecoderLayer
       warned_sparse_at_once_ = true;
     }
     progress_.note(fmt::format("layer {} experts: [gate,up] then [down] of each", lp.index));
-    ExpertScheduler{ctx_, plan_.config, o_, a, solver_, progress_, split_}.run(lp, layer, yn);
+    ExpertScheduler{a, solver_, split_, ctx_, o_}.run(lp, layer, yn);
     return;
   }
   solve_group(lp, layer, SeqGroup::MlpGateUp, yn);

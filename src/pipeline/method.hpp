@@ -46,17 +46,25 @@ struct MethodFields {
 
 class Method {
  public:
+  // name: the report's "method" ("gptq", "rtn"); calibrated: whether the method needs calibration (forward
+  // passes, Hessians and the quantized layer outputs); summary_means: report stats averaged into the summary
+  // as mean_<stat>.
+  Method(const char* name, bool calibrated, std::vector<std::string> summary_means)
+      : name_(name), calibrated_(calibrated), means_(std::move(summary_means)) {}
   virtual ~Method() = default;
-  virtual const char* name() const = 0;  // "gptq", "rtn": the report's "method"
-  // Whether the method needs calibration: forward passes, Hessians and the quantized layer outputs.
-  virtual bool calibrated() const = 0;
+  const char* name() const { return name_; }
+  bool calibrated() const { return calibrated_; }
+  const std::vector<std::string>& summary_means() const { return means_; }
   // Quantizes module m's FP32 weight w [out, in] on the chosen scale_2. Called from several threads at once
   // (MoE experts), each with its own workspace: must touch no shared state.
   virtual ModuleResult solve(const linalg::Context& ctx, gptq::Workspace& ws, const model::PlannedLinear& m,
                              const std::vector<float>& w, float scale_2, const ModuleInput& in) const = 0;
-  // Report stats averaged into the summary as mean_<stat>, and whether fallbacks are counted.
-  virtual std::vector<std::string> summary_means() const = 0;
   virtual MethodFields fields() const = 0;
+
+ private:
+  const char* name_;
+  bool calibrated_;
+  std::vector<std::string> means_;
 };
 
 }  // namespace fp4gptq::pipeline

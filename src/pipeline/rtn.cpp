@@ -23,12 +23,6 @@ ModuleResult RtnMethod::solve(const linalg::Context&, gptq::Workspace&, const mo
   return r;
 }
 
-MethodFields RtnMethod::fields() const {
-  MethodFields f;
-  f.algorithm = "rtn";
-  return f;  // no act-order, static block scales, no damping, not sequential, no lazy batches
-}
-
 QuantizeSummary run_rtn(const RtnOptions& r) {
   const io::ModelDir src(r.model_dir);
   const auto plan = model::plan_model(src, model::ModuleFilter(r.exclude));

@@ -12,12 +12,11 @@ namespace fp4gptq::pipeline {
 
 class RtnMethod final : public Method {
  public:
-  const char* name() const override { return "rtn"; }
-  bool calibrated() const override { return false; }
+  RtnMethod() : Method("rtn", false, {"weight_mse"}) {}
   ModuleResult solve(const linalg::Context& ctx, gptq::Workspace& ws, const model::PlannedLinear& m,
                      const std::vector<float>& w, float scale_2, const ModuleInput& in) const override;
-  std::vector<std::string> summary_means() const override { return {"weight_mse"}; }
-  MethodFields fields() const override;
+  // No act-order, static block scales, no damping, not sequential, no lazy batches.
+  MethodFields fields() const override { return {"rtn"}; }
 };
 
 // A whole rtn run from a model directory to a committed output directory (rtn_into with the plan, the
