@@ -4,13 +4,15 @@
 # Prints wall time, peak RSS and the time split (forward, Hessian, solve, I/O) with FLOPs and achieved
 # FLOP/s beside the machine's peaks (measured by build/bench/gptq_bench in the same run).
 # Usage: bench/e2e/qwen3_0p6b_shape.sh [LAYERS] [WORKDIR]
+# FP4GPTQ=BINARY runs another build (e.g. the previous main's, for a before/after pair in one session);
+# QFLAGS adds quantize flags (e.g. "--compute f32 --act-dtype float32").
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 scripts/build.sh >/dev/null
 LAYERS=${1:-28}
 WORK=${2:-$(mktemp -d)}
 mkdir -p "$WORK"
-FP4GPTQ=build/src/cli/fp4gptq
+FP4GPTQ=${FP4GPTQ:-build/src/cli/fp4gptq}
 if [ ! -f "$WORK/model-$LAYERS/config.json" ]; then
   $FP4GPTQ make-tiny-model --arch Qwen3ForCausalLM --layers "$LAYERS" --hidden 1024 --intermediate 3072 --heads 16 \
     --kv-heads 8 --head-dim 128 --vocab 151936 --tie-embeddings --calib-samples 128 --calib-seqlen 512 \
@@ -21,7 +23,7 @@ SGEMM=$(echo "$PEAKS" | awk '{print $2}')
 BF16=$(echo "$PEAKS" | awk '{print $7}')
 START=$(date +%s.%N)
 $FP4GPTQ quantize --quiet --overwrite --model "$WORK/model-$LAYERS" --calib "$WORK/model-$LAYERS/calibration.jsonl" \
-  --nsamples 128 --seqlen 512 --out "$WORK/out-$LAYERS"
+  --nsamples 128 --seqlen 512 --out "$WORK/out-$LAYERS" ${QFLAGS:-}
 END=$(date +%s.%N)
 python3 - "$WORK/out-$LAYERS/quantization_report.json" "$SGEMM" "$BF16" "$START" "$END" "$LAYERS" <<'PY'
 import json, sys
