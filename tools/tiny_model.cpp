@@ -43,15 +43,11 @@ double NormalRng::next() {  // Box-Muller
 
 namespace {
 
-const char* model_type_of(const std::string& arch) {
-  if (arch == "Qwen3ForCausalLM") return "qwen3";
-  if (arch == "Qwen3MoeForCausalLM") return "qwen3_moe";
-  if (arch == "LlamaForCausalLM") return "llama";
-  if (arch == "Qwen2ForCausalLM") return "qwen2";
-  if (arch == "MistralForCausalLM") return "mistral";
+std::string model_type_of(const std::string& arch) {
+  if (const auto t = model::model_type_of(arch)) return *t;
   std::string list;
   for (const auto& a : model::supported_architectures()) list += (list.empty() ? "" : ", ") + a;
-  throw Error("make-tiny-model: --arch '" + arch + "' is not supported (supported: " + list + ")");
+  throw Error("tiny model: architecture '" + arch + "' is not supported (supported: " + list + ")");
 }
 
 nlohmann::ordered_json make_config(const TinyModelOptions& o) {

@@ -1,6 +1,8 @@
 #include <fmt/core.h>
+#include <fmt/format.h>
 
 #include "cli/commands.hpp"
+#include "model/config.hpp"
 #include "tools/tiny_model.hpp"
 
 namespace fp4gptq::cli {
@@ -13,7 +15,7 @@ Subcommand add_make_tiny_model(CLI::App& app) {
   auto out = std::make_shared<std::string>();
   auto calib = std::make_shared<std::string>();
   cmd->add_option("--out", *out, "Output model directory")->required();
-  cmd->add_option("--arch", o->arch, "Qwen3ForCausalLM, Qwen3MoeForCausalLM, LlamaForCausalLM, Qwen2ForCausalLM or MistralForCausalLM")
+  cmd->add_option("--arch", o->arch, "Architecture: " + fmt::format("{}", fmt::join(model::supported_architectures(), ", ")))
       ->capture_default_str();
   cmd->add_option("--layers", o->layers, "Decoder layers")->capture_default_str();
   cmd->add_option("--hidden", o->hidden, "hidden_size")->capture_default_str();

@@ -29,7 +29,8 @@ uint64_t parse_size(const std::string& text, const std::string& what);
 class CheckpointWriter {
  public:
   CheckpointWriter(const std::filesystem::path& out_dir, bool overwrite, const CheckpointPlan& plan);
-  // Builds in a scratch directory under `work_dir`; the final directory is named by commit_to().
+  // Builds in `staging` (e.g. StagedDir::scratch under a work directory); the final directory is named by
+  // commit_to().
   CheckpointWriter(StagedDir staging, const CheckpointPlan& plan);
 
   void write_model_part(const std::string& name, uint64_t offset, const void* data, uint64_t nbytes);

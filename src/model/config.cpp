@@ -8,14 +8,16 @@ namespace fp4gptq::model {
 
 namespace {
 
+// The one list of supported architectures: config.json's "architectures" name, the kind, its "model_type".
 struct ArchEntry {
   const char* name;
   ArchKind kind;
+  const char* model_type;
 };
 constexpr ArchEntry kArchs[] = {
-    {"Qwen3ForCausalLM", ArchKind::Qwen3}, {"Qwen3MoeForCausalLM", ArchKind::Qwen3Moe},
-    {"LlamaForCausalLM", ArchKind::Llama}, {"Qwen2ForCausalLM", ArchKind::Qwen2},
-    {"MistralForCausalLM", ArchKind::Mistral},
+    {"Qwen3ForCausalLM", ArchKind::Qwen3, "qwen3"},      {"Qwen3MoeForCausalLM", ArchKind::Qwen3Moe, "qwen3_moe"},
+    {"LlamaForCausalLM", ArchKind::Llama, "llama"},      {"Qwen2ForCausalLM", ArchKind::Qwen2, "qwen2"},
+    {"MistralForCausalLM", ArchKind::Mistral, "mistral"},
 };
 
 class Fields {
@@ -80,6 +82,12 @@ std::optional<RopeScaling> parse_rope_scaling(const Fields& f, const std::string
 }
 
 }  // namespace
+
+std::optional<std::string> model_type_of(const std::string& architecture) {
+  for (const auto& a : kArchs)
+    if (architecture == a.name) return a.model_type;
+  return std::nullopt;
+}
 
 const std::vector<std::string>& supported_architectures() {
   static const std::vector<std::string> names = [] {

@@ -48,5 +48,7 @@ struct ModelConfig {
 };
 
 const std::vector<std::string>& supported_architectures();
+// The transformers "model_type" of a supported architecture name; nullopt for any other.
+std::optional<std::string> model_type_of(const std::string& architecture);
 
 }  // namespace fp4gptq::model

@@ -101,7 +101,7 @@ TEST(LayerPlan, ExcludeAndBlockMultiple) {
   EXPECT_EQ(p.quantized().size(), 14u - 3u);
   const auto& down0 = p.layers[0].linears[6];
   EXPECT_FALSE(down0.quantize);
-  EXPECT_NE(down0.skip_reason.find("--exclude"), std::string::npos);
+  EXPECT_NE(down0.skip_reason.find("excluded by the pattern"), std::string::npos);
   EXPECT_TRUE(p.layers[1].linears[6].quantize);
 
   nlohmann::ordered_json j = {{"architectures", {"LlamaForCausalLM"}}, {"hidden_size", 64}, {"intermediate_size", 72},
