@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Builds everything and runs the whole test suite (GoogleTest via CTest). Needs ../shared/golden beside the
-# project root for the golden-file tests.
+# Builds everything and runs the whole test suite (GoogleTest via CTest). The golden files the tests compare
+# against are in the repository (tests/data/golden/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/build.sh

@@ -18,8 +18,10 @@ namespace fp4gptq::test {
 
 namespace fs = std::filesystem;
 
-inline fs::path shared_dir() { return FP4GPTQ_SHARED_DIR; }
-inline fs::path golden_dir() { return shared_dir() / "golden"; }
+// The checkout (for README.md), its test data, and the golden files of an independent reference in it.
+inline fs::path source_dir() { return FP4GPTQ_SOURCE_DIR; }
+inline fs::path test_data_dir() { return FP4GPTQ_TEST_DATA_DIR; }
+inline fs::path golden_dir() { return test_data_dir() / "golden"; }
 
 // A fresh directory per test, removed afterwards.
 class ScratchDir {

@@ -1,4 +1,4 @@
-// The decoder forward pass against ../shared/golden/tiny-qwen3 and tiny-llama (an independent implementation
+// The decoder forward pass against tests/data/golden/tiny-qwen3 and tiny-llama (an independent implementation
 // of the transformers code): FP32 compute within 1e-4·max|value| on every hidden state and the logits; bf16
 // matmuls within 2e-2·max|logit| on the logits.
 #include <gtest/gtest.h>
@@ -53,7 +53,7 @@ void expect_fp32_match(const std::string& name, const std::function<void(const M
   const auto plan = make_plan(ModelConfig::parse(dir.config(), "config.json"));
   if (check_plan) check_plan(plan);
   std::vector<std::vector<float>> hidden;
-  const auto logits = forward_logits(dir, plan, g.ids, Compute::F32, [&](int64_t, const std::vector<float>& h) { hidden.push_back(h); });
+  const auto logits = forward_logits(linalg::Context(), dir, plan, g.ids, Compute::F32, [&](int64_t, const std::vector<float>& h) { hidden.push_back(h); });
   ASSERT_EQ(hidden.size(), g.hidden.size());
   for (size_t i = 0; i < hidden.size(); ++i) EXPECT_LT(rel_diff(hidden[i], g.hidden[i]), 1e-4) << "hidden." << i;
   EXPECT_LT(rel_diff(logits, g.logits), 1e-4);
@@ -74,7 +74,7 @@ TEST_P(ForwardGolden, Bf16MatmulsMatchLogits) {
   const auto g = load(GetParam());
   const io::ModelDir dir(test::golden_dir() / GetParam());
   const auto plan = make_plan(ModelConfig::parse(dir.config(), "config.json"));
-  const auto logits = forward_logits(dir, plan, g.ids, Compute::BF16);
+  const auto logits = forward_logits(linalg::Context(), dir, plan, g.ids, Compute::BF16);
   const double d = rel_diff(logits, g.logits);
   EXPECT_LT(d, 2e-2);
   EXPECT_GT(d, 0.0) << "bf16 matmuls round, so the result cannot be exact";
