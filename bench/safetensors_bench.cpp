@@ -18,7 +18,8 @@ const fs::path& bench_file() {
   static const fs::path path = [] {
     const fs::path p = fs::temp_directory_path() / ("fp4gptq-bench-" + std::to_string(::getpid()) + ".safetensors");
     std::vector<fp4gptq::io::TensorSpec> specs;
-    for (int i = 0; i < 64; ++i) specs.push_back({"t" + std::to_string(i), fp4gptq::numeric::DType::BF16, {2048, 2048}});
+    for (int i = 0; i < 64; ++i)
+      specs.push_back({"t" + std::to_string(i), fp4gptq::numeric::DType::BF16, {2048, 2048}});
     fp4gptq::io::SafetensorsWriter w(p, specs);
     std::vector<uint16_t> data(2048 * 2048);
     for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<uint16_t>(0x3c00 + (i * 2654435761u >> 24));

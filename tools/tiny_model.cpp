@@ -17,7 +17,8 @@ namespace fp4gptq::tools {
 namespace fs = std::filesystem;
 using numeric::DType;
 
-NormalRng::NormalRng(uint64_t seed, const std::string& stream) : state_(seed * 0x9e3779b97f4a7c15ull + 0x632be59bd9b4e019ull) {
+NormalRng::NormalRng(uint64_t seed, const std::string& stream)
+    : state_(seed * 0x9e3779b97f4a7c15ull + 0x632be59bd9b4e019ull) {
   for (unsigned char c : stream) state_ = (state_ ^ c) * 0x100000001b3ull;  // FNV-1a over the stream name
 }
 
@@ -140,7 +141,8 @@ void make_tiny_model(const fs::path& out, const TinyModelOptions& o) {
   uint64_t acc = 0;
   for (const auto& t : tensors) {
     const uint64_t bytes = io::numel(t.shape) * numeric::dtype_size(dtype);
-    const size_t g = std::min<size_t>(groups.size() - 1, static_cast<size_t>(acc * groups.size() / std::max<uint64_t>(total, 1)));
+    const size_t g =
+        std::min<size_t>(groups.size() - 1, static_cast<size_t>(acc * groups.size() / std::max<uint64_t>(total, 1)));
     groups[g].push_back({t.name, dtype, t.shape});
     acc += bytes;
   }
@@ -185,9 +187,11 @@ void make_tiny_model(const fs::path& out, const TinyModelOptions& o) {
     io::write_json(dir.path() / "model.safetensors.index.json", index);
   }
   io::write_json(dir.path() / "config.json", config_json);
-  io::write_json(dir.path() / "generation_config.json", {{"bos_token_id", 1}, {"eos_token_id", 2}, {"do_sample", false}});
-  io::write_json(dir.path() / "tokenizer_config.json",
-                 {{"model_max_length", 4096}, {"tokenizer_class", "PreTrainedTokenizerFast"}, {"note", "fp4gptq tiny model: ids only"}});
+  io::write_json(dir.path() / "generation_config.json",
+                 {{"bos_token_id", 1}, {"eos_token_id", 2}, {"do_sample", false}});
+  io::write_json(dir.path() / "tokenizer_config.json", {{"model_max_length", 4096},
+                                                        {"tokenizer_class", "PreTrainedTokenizerFast"},
+                                                        {"note", "fp4gptq tiny model: ids only"}});
   if (o.calib_path.empty()) {
     write_calibration(dir.path() / "calibration.jsonl", o);
     dir.commit();

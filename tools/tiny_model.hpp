@@ -15,8 +15,8 @@ struct TinyModelOptions {
   int64_t experts = 8, experts_per_tok = 2, moe_intermediate = 64, decoder_sparse_step = 1;
   std::vector<int64_t> mlp_only_layers;
   bool norm_topk_prob = true;
-  bool fused_experts = false;  // MoE experts as fused 3D tensors (mlp.experts.gate_up_proj / down_proj) holding
-                               // exactly the per-expert layout's values
+  bool fused_experts = false;      // MoE experts as fused 3D tensors (mlp.experts.gate_up_proj / down_proj) holding
+                                   // exactly the per-expert layout's values
   std::string dtype = "bfloat16";  // bfloat16 | float16
   bool tie_embeddings = false;
   bool attention_bias = false;  // Llama/Qwen3 attention_bias (Qwen2 always has q/k/v biases)

@@ -28,10 +28,9 @@ enum class Compute { BF16, F32 };  // matmuls in bf16 with FP32 accumulation, or
 
 // The one spelling of each option value (CLI flags and error messages use these).
 inline const std::map<std::string, DType>& dtype_names() {
-  static const std::map<std::string, DType> m = {{"float16", DType::Float16},   {"fp16", DType::Float16},
-                                                 {"bfloat16", DType::BFloat16}, {"bf16", DType::BFloat16},
-                                                 {"float32", DType::Float32},   {"f32", DType::Float32},
-                                                 {"float64", DType::Float64},   {"f64", DType::Float64}};
+  static const std::map<std::string, DType> m = {
+      {"float16", DType::Float16}, {"fp16", DType::Float16}, {"bfloat16", DType::BFloat16}, {"bf16", DType::BFloat16},
+      {"float32", DType::Float32}, {"f32", DType::Float32},  {"float64", DType::Float64},   {"f64", DType::Float64}};
   return m;
 }
 inline const std::map<std::string, Compute>& compute_names() {
@@ -40,28 +39,28 @@ inline const std::map<std::string, Compute>& compute_names() {
 }
 
 struct QuantizeConfig {
-  int bits = 4;                    // NVFP4 only: 4
-  int group_size = 16;             // NVFP4 only: 16
-  bool desc_act = false;           // act-order (static block scales in the original order)
+  int bits = 4;           // NVFP4 only: 4
+  int group_size = 16;    // NVFP4 only: 16
+  bool desc_act = false;  // act-order (static block scales in the original order)
   Method method = Method::NVFP4;
   Algorithm algorithm = Algorithm::GPTQ;
   double damp_percent = 0.01;
-  int block_size = 128;            // GPTQ lazy-batch width
-  bool static_groups = false;      // block scales all first (static) instead of from updated weights (dynamic)
+  int block_size = 128;        // GPTQ lazy-batch width
+  bool static_groups = false;  // block scales all first (static) instead of from updated weights (dynamic)
   bool true_sequential = true;
-  bool fuse_scales = true;         // q/k/v and gate/up share scale_2
-  std::vector<std::string> exclude;  // regexes of modules to leave unquantized
-  DType act_dtype = DType::BFloat16;   // activations kept as BFloat16 | Float32
+  bool fuse_scales = true;            // q/k/v and gate/up share scale_2
+  std::vector<std::string> exclude;   // regexes of modules to leave unquantized
+  DType act_dtype = DType::BFloat16;  // activations kept as BFloat16 | Float32
   Compute compute = Compute::BF16;
   DType hessian_dtype = DType::Float32;  // Float32 | Float64
   DType dtype = DType::Float16;          // output tensors: Float16 | BFloat16
   uint64_t max_shard_bytes = 0;          // split the main file into shards of at most this; 0: one file
   uint64_t max_act_bytes = 0;            // activations past this are offloaded to files; 0: no limit
   std::filesystem::path offload_dir;     // where offloaded activations go (default: the system temp directory)
-  int64_t moe_min_tokens = -1;        // experts seeing fewer tokens fall back to RTN; -1: 10% of the expected share
-  bool moe_calibrate_all = false;      // every token into every expert's Hessians (outputs keep the real routing)
-  int threads = 0;                     // 0: all cores
-  bool quiet = false;                  // no progress on stderr
+  int64_t moe_min_tokens = -1;           // experts seeing fewer tokens fall back to RTN; -1: 10% of the expected share
+  bool moe_calibrate_all = false;        // every token into every expert's Hessians (outputs keep the real routing)
+  int threads = 0;                       // 0: all cores
+  bool quiet = false;                    // no progress on stderr
   std::filesystem::path work_dir = ".";  // where the checkpoint is built before save_quantized
 };
 
@@ -73,7 +72,7 @@ struct QuantizeReport {
   uint64_t peak_rss_bytes = 0;
 };
 
-// Calibration samples from a token-id JSONL file (DESIGN §6): nsamples 0 = all lines; seed picks a random
+// Calibration samples from a token-id JSONL file (docs/DESIGN.md §6): nsamples 0 = all lines; seed picks a random
 // subset; seqlen 0 = no truncation. Errors name the file and line.
 std::vector<Example> load_examples(const std::filesystem::path& jsonl, int64_t vocab_size, int64_t nsamples = 0,
                                    int64_t seqlen = 0, std::optional<uint64_t> seed = std::nullopt);
@@ -115,7 +114,7 @@ struct Perplexity {
   int64_t windows = 0, scored_tokens = 0;
 };
 
-// Perplexity of a model directory (original or pseudo-quantized) on a token-id JSONL file (DESIGN §8): all
+// Perplexity of a model directory (original or pseudo-quantized) on a token-id JSONL file (docs/DESIGN.md §8): all
 // lines' ids in file order, non-overlapping windows of seqlen, the tail dropped.
 Perplexity evaluate_perplexity(const std::filesystem::path& model_dir, const std::filesystem::path& data_jsonl,
                                const EvalConfig& config = {});

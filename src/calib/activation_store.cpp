@@ -19,7 +19,9 @@ void io_all(bool write, int fd, void* buf, size_t n, uint64_t off) {
   while (n > 0) {
     const ssize_t r = write ? ::pwrite(fd, p, n, static_cast<off_t>(off)) : ::pread(fd, p, n, static_cast<off_t>(off));
     if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) throw Error(std::string("activation offload file: ") + (write ? "write" : "read") + " failed: " + std::strerror(errno));
+    if (r <= 0)
+      throw Error(std::string("activation offload file: ") + (write ? "write" : "read") +
+                  " failed: " + std::strerror(errno));
     p += r;
     n -= static_cast<size_t>(r);
     off += static_cast<uint64_t>(r);
@@ -64,7 +66,8 @@ void ActivationStore::reset(numeric::DType dtype, int64_t rows, int64_t width, c
     if (fd_ < 0) {
       std::string tmpl = (*spill_dir / "fp4gptq-activations-XXXXXX").string();
       fd_ = ::mkstemp(tmpl.data());
-      if (fd_ < 0) throw Error(spill_dir->string() + ": cannot create an activation offload file: " + std::strerror(errno));
+      if (fd_ < 0)
+        throw Error(spill_dir->string() + ": cannot create an activation offload file: " + std::strerror(errno));
       ::unlink(tmpl.c_str());  // nothing is left behind, whatever happens
     }
     if (::ftruncate(fd_, static_cast<off_t>(bytes())) != 0)

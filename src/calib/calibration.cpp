@@ -50,7 +50,8 @@ CalibrationSet read_token_jsonl(const std::filesystem::path& path, int64_t vocab
     if (j.contains("attention_mask") && !j["attention_mask"].is_null()) {
       mask = &flat_list(j["attention_mask"]);
       if (!mask->is_array() || mask->size() != ids.size())
-        throw Error(where + "\"attention_mask\" must be a list as long as \"input_ids\" (" + std::to_string(ids.size()) + ")");
+        throw Error(where + "\"attention_mask\" must be a list as long as \"input_ids\" (" +
+                    std::to_string(ids.size()) + ")");
     }
     std::vector<int32_t> sample;
     sample.reserve(ids.size());
@@ -62,14 +63,16 @@ CalibrationSet read_token_jsonl(const std::filesystem::path& path, int64_t vocab
         if (m.get<int64_t>() == 0) continue;
       }
       const auto& id = ids[i];
-      if (!id.is_number_integer()) throw Error(where + "token id " + id.dump() + " at position " + std::to_string(i) + " is not an integer");
+      if (!id.is_number_integer())
+        throw Error(where + "token id " + id.dump() + " at position " + std::to_string(i) + " is not an integer");
       const int64_t v = id.get<int64_t>();
       if (v < 0 || v >= vocab_size)
         throw Error(where + "token id " + std::to_string(v) + " at position " + std::to_string(i) +
                     " is outside the vocabulary [0, " + std::to_string(vocab_size) + ")");
       sample.push_back(static_cast<int32_t>(v));
     }
-    if (sample.empty()) throw Error(where + "empty sample (no tokens" + std::string(mask ? " after attention_mask" : "") + ")");
+    if (sample.empty())
+      throw Error(where + "empty sample (no tokens" + std::string(mask ? " after attention_mask" : "") + ")");
     set.samples.push_back(std::move(sample));
     set.lines.push_back(lineno);
   }

@@ -1,5 +1,5 @@
 #pragma once
-// Calibration data (DESIGN §6): JSONL, one sample per line as AutoGPTQ's examples, {"input_ids": [...]} with an
+// Calibration data (docs/DESIGN.md §6): JSONL, one sample per line as AutoGPTQ's examples, {"input_ids": [...]} with an
 // optional "attention_mask" (mask-0 positions dropped). Every line is validated; errors name file and line.
 #include <cstdint>
 #include <filesystem>
@@ -9,8 +9,8 @@
 namespace fp4gptq::calib {
 
 struct CalibrationOptions {
-  int64_t nsamples = 0;           // 0: every line; else the first N lines, or a seeded random N with `seed`
-  int64_t seqlen = 0;             // 0: full length; else each sample truncated to its first seqlen tokens
+  int64_t nsamples = 0;          // 0: every line; else the first N lines, or a seeded random N with `seed`
+  int64_t seqlen = 0;            // 0: full length; else each sample truncated to its first seqlen tokens
   std::optional<uint64_t> seed;  // random selection of nsamples lines (kept in file order)
 };
 
@@ -25,6 +25,7 @@ struct CalibrationSet {
 CalibrationSet read_token_jsonl(const std::filesystem::path& path, int64_t vocab_size);
 
 // read_token_jsonl, then the selection and truncation of `options`.
-CalibrationSet load_calibration(const std::filesystem::path& path, int64_t vocab_size, const CalibrationOptions& options);
+CalibrationSet load_calibration(const std::filesystem::path& path, int64_t vocab_size,
+                                const CalibrationOptions& options);
 
 }  // namespace fp4gptq::calib

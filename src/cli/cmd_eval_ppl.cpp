@@ -11,7 +11,8 @@ Subcommand add_eval_ppl(CLI::App& app) {
   auto c = std::make_shared<EvalConfig>();
   cmd->add_option("--model", *model, "Model directory")->required();
   cmd->add_option("--data", *data, "Token-id JSONL; all lines' ids concatenated in file order")->required();
-  cmd->add_option("--seqlen", c->seqlen, "Window length: non-overlapping windows, the tail dropped")->capture_default_str();
+  cmd->add_option("--seqlen", c->seqlen, "Window length: non-overlapping windows, the tail dropped")
+      ->capture_default_str();
   cmd->add_option("--compute", c->compute, "Matmuls: bf16 (FP32 accumulation) or f32")
       ->transform(CLI::CheckedTransformer(compute_names()))
       ->default_str("bf16");

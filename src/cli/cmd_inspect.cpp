@@ -50,66 +50,69 @@ std::string describe_layer(const model::LayerPlan& l) {
 
 // Long: the report is printed in one pass, section by section.
 Subcommand add_inspect(CLI::App& app) {
-  auto* cmd = app.add_subcommand("inspect", "Show a model's architecture, layer plan, tensors and what will be quantized");
+  auto* cmd =
+      app.add_subcommand("inspect", "Show a model's architecture, layer plan, tensors and what will be quantized");
   auto model = std::make_shared<std::string>();
   auto exclude = std::make_shared<std::vector<std::string>>();
   auto tensors = std::make_shared<bool>(false);
   cmd->add_option("--model", *model, "Hugging Face model directory")->required();
   cmd->add_option("--exclude", *exclude, "Leave modules matching this regex unquantized (repeatable)");
   cmd->add_flag("--tensors", *tensors, "List every tensor with dtype, shape and role");
-  return {cmd, [=] {
-    io::ModelDir dir(*model);
-    const auto plan = model::plan_model(dir, model::ModuleFilter(*exclude));
-    const auto& c = plan.config;
+  return {
+      cmd, [=] {
+        io::ModelDir dir(*model);
+        const auto plan = model::plan_model(dir, model::ModuleFilter(*exclude));
+        const auto& c = plan.config;
 
-    fmt::print("model        {}\narchitecture {} (model_type {})\n", *model, c.architecture, c.model_type);
-    fmt::print("sizes        {} layers, hidden {}, intermediate {}, heads {}/{} (q/kv), head_dim {}, vocab {}\n",
-               c.num_hidden_layers, c.hidden_size, c.intermediate_size, c.num_attention_heads, c.num_key_value_heads,
-               c.head_dim, c.vocab_size);
-    fmt::print("attention    rope_theta {}, rope_scaling {}, rms_norm_eps {}, attention_bias {}\n", c.rope_theta,
-               c.rope_scaling ? c.rope_scaling->rope_type : "none", c.rms_norm_eps, c.attention_bias);
-    fmt::print("embeddings   tie_word_embeddings {}, torch_dtype {}\n", c.tie_word_embeddings, c.torch_dtype);
-    if (c.is_moe())
-      fmt::print("experts      {} per layer, top-{}, moe_intermediate {}, norm_topk_prob {}, decoder_sparse_step {}, {}\n",
-                 c.num_experts, c.num_experts_per_tok, c.moe_intermediate_size, c.norm_topk_prob, c.decoder_sparse_step,
-                 plan.expert_layout == model::ExpertLayout::Fused ? "fused 3D tensors (mlp.experts.gate_up_proj, down_proj)"
-                                                                   : "one 2D tensor per expert projection");
+        fmt::print("model        {}\narchitecture {} (model_type {})\n", *model, c.architecture, c.model_type);
+        fmt::print("sizes        {} layers, hidden {}, intermediate {}, heads {}/{} (q/kv), head_dim {}, vocab {}\n",
+                   c.num_hidden_layers, c.hidden_size, c.intermediate_size, c.num_attention_heads,
+                   c.num_key_value_heads, c.head_dim, c.vocab_size);
+        fmt::print("attention    rope_theta {}, rope_scaling {}, rms_norm_eps {}, attention_bias {}\n", c.rope_theta,
+                   c.rope_scaling ? c.rope_scaling->rope_type : "none", c.rms_norm_eps, c.attention_bias);
+        fmt::print("embeddings   tie_word_embeddings {}, torch_dtype {}\n", c.tie_word_embeddings, c.torch_dtype);
+        if (c.is_moe())
+          fmt::print(
+              "experts      {} per layer, top-{}, moe_intermediate {}, norm_topk_prob {}, decoder_sparse_step {}, {}\n",
+              c.num_experts, c.num_experts_per_tok, c.moe_intermediate_size, c.norm_topk_prob, c.decoder_sparse_step,
+              plan.expert_layout == model::ExpertLayout::Fused
+                  ? "fused 3D tensors (mlp.experts.gate_up_proj, down_proj)"
+                  : "one 2D tensor per expert projection");
 
-    uint64_t total_params = 0, total_bytes = 0, quant_params = 0;
-    for (const auto& name : dir.tensor_names()) {
-      total_params += dir.tensor(name).info->numel();
-      total_bytes += dir.tensor(name).info->nbytes();
-    }
-    const auto q = plan.quantized();
-    for (const auto* m : q) quant_params += static_cast<uint64_t>(m->out * m->in);
-    fmt::print("checkpoint   {} file(s), {} tensors, {:.3f} G parameters, {:.2f} GB\n", dir.files().size(),
-               dir.tensor_names().size(), total_params / 1e9, total_bytes / 1e9);
+        uint64_t total_params = 0, total_bytes = 0, quant_params = 0;
+        for (const auto& name : dir.tensor_names()) {
+          total_params += dir.tensor(name).info->numel();
+          total_bytes += dir.tensor(name).info->nbytes();
+        }
+        const auto q = plan.quantized();
+        for (const auto* m : q) quant_params += static_cast<uint64_t>(m->out * m->in);
+        fmt::print("checkpoint   {} file(s), {} tensors, {:.3f} G parameters, {:.2f} GB\n", dir.files().size(),
+                   dir.tensor_names().size(), total_params / 1e9, total_bytes / 1e9);
 
-    fmt::print("plan (true-sequential groups, out x in):\n");
-    for (size_t i = 0; i < plan.layers.size();) {
-      const std::string d = describe_layer(plan.layers[i]);
-      size_t j = i + 1;
-      while (j < plan.layers.size() && describe_layer(plan.layers[j]) == d) ++j;
-      fmt::print("  layer{} {}{}\n{}", j - i > 1 ? "s" : "", i, j - i > 1 ? fmt::format("-{}", j - 1) : "",
-                 d);
-      i = j;
-    }
-    fmt::print("quantized    {} Linear modules, {:.3f} G of {:.3f} G parameters ({:.1f}%)\n", q.size(),
-               quant_params / 1e9, total_params / 1e9, 100.0 * quant_params / std::max<uint64_t>(total_params, 1));
-    fmt::print("never        embeddings, norms{}{}\n", c.is_moe() ? ", MoE router (mlp.gate)" : "",
-               c.tie_word_embeddings ? " (lm_head tied to embeddings)" : ", lm_head");
+        fmt::print("plan (true-sequential groups, out x in):\n");
+        for (size_t i = 0; i < plan.layers.size();) {
+          const std::string d = describe_layer(plan.layers[i]);
+          size_t j = i + 1;
+          while (j < plan.layers.size() && describe_layer(plan.layers[j]) == d) ++j;
+          fmt::print("  layer{} {}{}\n{}", j - i > 1 ? "s" : "", i, j - i > 1 ? fmt::format("-{}", j - 1) : "", d);
+          i = j;
+        }
+        fmt::print("quantized    {} Linear modules, {:.3f} G of {:.3f} G parameters ({:.1f}%)\n", q.size(),
+                   quant_params / 1e9, total_params / 1e9, 100.0 * quant_params / std::max<uint64_t>(total_params, 1));
+        fmt::print("never        embeddings, norms{}{}\n", c.is_moe() ? ", MoE router (mlp.gate)" : "",
+                   c.tie_word_embeddings ? " (lm_head tied to embeddings)" : ", lm_head");
 
-    if (*tensors) {
-      std::map<std::string, std::string> role;
-      for (const auto& l : plan.layers)
-        for (const auto& m : l.linears) role[m.tensor] = m.quantize ? "quantized" : "not quantized";
-      for (const auto& name : dir.tensor_names()) {
-        const auto& t = *dir.tensor(name).info;
-        fmt::print("  {:<60} {:<8} {:<16} {}\n", name, numeric::dtype_name(t.dtype), io::shape_str(t.shape),
-                   role.count(name) ? role[name] : "kept");
-      }
-    }
-  }};
+        if (*tensors) {
+          std::map<std::string, std::string> role;
+          for (const auto& l : plan.layers)
+            for (const auto& m : l.linears) role[m.tensor] = m.quantize ? "quantized" : "not quantized";
+          for (const auto& name : dir.tensor_names()) {
+            const auto& t = *dir.tensor(name).info;
+            fmt::print("  {:<60} {:<8} {:<16} {}\n", name, numeric::dtype_name(t.dtype), io::shape_str(t.shape),
+                       role.count(name) ? role[name] : "kept");
+          }
+        }
+      }};
 }
 
 }  // namespace fp4gptq::cli

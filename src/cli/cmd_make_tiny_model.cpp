@@ -15,7 +15,8 @@ Subcommand add_make_tiny_model(CLI::App& app) {
   auto out = std::make_shared<std::string>();
   auto calib = std::make_shared<std::string>();
   cmd->add_option("--out", *out, "Output model directory")->required();
-  cmd->add_option("--arch", o->arch, "Architecture: " + fmt::format("{}", fmt::join(model::supported_architectures(), ", ")))
+  cmd->add_option("--arch", o->arch,
+                  "Architecture: " + fmt::format("{}", fmt::join(model::supported_architectures(), ", ")))
       ->capture_default_str();
   cmd->add_option("--layers", o->layers, "Decoder layers")->capture_default_str();
   cmd->add_option("--hidden", o->hidden, "hidden_size")->capture_default_str();
@@ -43,11 +44,11 @@ Subcommand add_make_tiny_model(CLI::App& app) {
   cmd->add_option("--calib", *calib, "Calibration JSONL path (default: <out>/calibration.jsonl)");
   cmd->add_flag("--overwrite", o->overwrite, "Replace an existing output directory");
   return {cmd, [=] {
-    o->calib_path = *calib;
-    tools::make_tiny_model(*out, *o);
-    fmt::print("wrote {} ({} {} layers, hidden {}) and calibration {}\n", *out, o->arch, o->layers, o->hidden,
-               calib->empty() ? *out + "/calibration.jsonl" : *calib);
-  }};
+            o->calib_path = *calib;
+            tools::make_tiny_model(*out, *o);
+            fmt::print("wrote {} ({} {} layers, hidden {}) and calibration {}\n", *out, o->arch, o->layers, o->hidden,
+                       calib->empty() ? *out + "/calibration.jsonl" : *calib);
+          }};
 }
 
 }  // namespace fp4gptq::cli

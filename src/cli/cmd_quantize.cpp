@@ -7,8 +7,9 @@ namespace fp4gptq::cli {
 
 // Long: one statement per option of `quantize`.
 Subcommand add_quantize(CLI::App& app) {
-  auto* cmd = app.add_subcommand("quantize", "GPTQ-quantize every planned Linear to NVFP4 with calibration data and "
-                                             "write the pseudo-quantized checkpoint");
+  auto* cmd = app.add_subcommand("quantize",
+                                 "GPTQ-quantize every planned Linear to NVFP4 with calibration data and "
+                                 "write the pseudo-quantized checkpoint");
   auto c = std::make_shared<QuantizeConfig>();
   auto model = std::make_shared<std::string>(), calib = std::make_shared<std::string>(),
        out = std::make_shared<std::string>(), block_scales = std::make_shared<std::string>("dynamic"),
@@ -18,15 +19,20 @@ Subcommand add_quantize(CLI::App& app) {
   auto no_true_seq = std::make_shared<bool>(false), no_fuse = std::make_shared<bool>(false),
        overwrite = std::make_shared<bool>(false);
   cmd->add_option("--model", *model, "Hugging Face model directory (config.json + *.safetensors)")->required();
-  cmd->add_option("--calib", *calib, "Calibration JSONL: one {\"input_ids\": [...], \"attention_mask\": [...]?} per line")
+  cmd->add_option("--calib", *calib,
+                  "Calibration JSONL: one {\"input_ids\": [...], \"attention_mask\": [...]?} per line")
       ->required();
   cmd->add_option("--out", *out, "Output directory (built under a temporary name, renamed when complete)")->required();
-  cmd->add_option("--nsamples", *nsamples, "Calibration samples: the first N lines (all lines: 0)")->capture_default_str();
-  cmd->add_option("--seqlen", *seqlen, "Truncate each sample to its first L tokens (0: no truncation)")->capture_default_str();
-  cmd->add_option("--seed", *seed, "Pick --nsamples lines at random with this seed instead of the first ones");
-  cmd->add_option("--damp", c->damp_percent, "Damping: damp · mean(diag H) added to the diagonal (retried +0.01 up to 1.0)")
+  cmd->add_option("--nsamples", *nsamples, "Calibration samples: the first N lines (all lines: 0)")
       ->capture_default_str();
-  cmd->add_option("--block-size", c->block_size, "GPTQ lazy-batch width in columns (a multiple of 16)")->capture_default_str();
+  cmd->add_option("--seqlen", *seqlen, "Truncate each sample to its first L tokens (0: no truncation)")
+      ->capture_default_str();
+  cmd->add_option("--seed", *seed, "Pick --nsamples lines at random with this seed instead of the first ones");
+  cmd->add_option("--damp", c->damp_percent,
+                  "Damping: damp · mean(diag H) added to the diagonal (retried +0.01 up to 1.0)")
+      ->capture_default_str();
+  cmd->add_option("--block-size", c->block_size, "GPTQ lazy-batch width in columns (a multiple of 16)")
+      ->capture_default_str();
   cmd->add_option("--block-scales", *block_scales,
                   "dynamic: a block's FP8 scale from its error-updated weights when GPTQ reaches it; static: all from "
                   "the original weights first")
@@ -45,7 +51,8 @@ Subcommand add_quantize(CLI::App& app) {
   cmd->add_option("--max-act-memory", *act_memory,
                   "Keep at most this much calibration activation in RAM (e.g. 8G); the rest goes to files under "
                   "--offload-dir (unlinked, nothing is left behind)");
-  cmd->add_option("--offload-dir", c->offload_dir, "Directory for offloaded activations (default: the system temp dir)");
+  cmd->add_option("--offload-dir", c->offload_dir,
+                  "Directory for offloaded activations (default: the system temp dir)");
   add_dtype_option(cmd, "--act-dtype", c->act_dtype, {DType::BFloat16, DType::Float32},
                    "Calibration activations kept as bfloat16 or float32");
   cmd->add_option("--compute", c->compute, "Matmuls: bf16 (FP32 accumulation) or f32")
@@ -72,10 +79,11 @@ Subcommand add_quantize(CLI::App& app) {
                                                 *seed >= 0 ? std::optional<uint64_t>(*seed) : std::nullopt);
             const auto r = lm.quantize(examples);
             lm.save_quantized(out_dir, *overwrite);
-            fmt::print("quantize: {} modules ({} fallbacks, {} left unquantized) on {} samples / {} tokens; mean "
-                       "rel_err {:.5f} vs RTN {:.5f}; {:.1f}s, peak RSS {:.0f} MiB -> {}\n",
-                       r.modules, r.fallbacks, r.skipped, r.samples, r.tokens, r.mean_rel_err, r.mean_rtn_rel_err,
-                       r.seconds, static_cast<double>(r.peak_rss_bytes) / (1 << 20), *out);
+            fmt::print(
+                "quantize: {} modules ({} fallbacks, {} left unquantized) on {} samples / {} tokens; mean "
+                "rel_err {:.5f} vs RTN {:.5f}; {:.1f}s, peak RSS {:.0f} MiB -> {}\n",
+                r.modules, r.fallbacks, r.skipped, r.samples, r.tokens, r.mean_rel_err, r.mean_rtn_rel_err, r.seconds,
+                static_cast<double>(r.peak_rss_bytes) / (1 << 20), *out);
           }};
 }
 

@@ -4,8 +4,8 @@
 
 namespace fp4gptq::cli {
 
-CLI::Option* add_dtype_option(CLI::App* cmd, const std::string& flag, DType& target, std::initializer_list<DType> allowed,
-                              const std::string& help) {
+CLI::Option* add_dtype_option(CLI::App* cmd, const std::string& flag, DType& target,
+                              std::initializer_list<DType> allowed, const std::string& help) {
   std::map<std::string, DType> names;
   std::string default_name;
   for (const auto& [name, t] : dtype_names())
@@ -29,7 +29,8 @@ void add_output_options(CLI::App* cmd, QuantizeConfig& cfg, std::string& shard, 
 void check_output(const std::filesystem::path& out_dir, bool overwrite) {
   std::error_code ec;
   if (!overwrite && std::filesystem::is_directory(out_dir, ec) && !std::filesystem::is_empty(out_dir, ec))
-    throw Error(out_dir.string() + ": output directory already exists and is not empty (pass --overwrite to replace it)");
+    throw Error(out_dir.string() +
+                ": output directory already exists and is not empty (pass --overwrite to replace it)");
   check_output_dir(out_dir, overwrite);
 }
 

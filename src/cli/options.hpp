@@ -11,8 +11,8 @@
 namespace fp4gptq::cli {
 
 // An option taking one of `allowed` float types, spelled as in dtype_names().
-CLI::Option* add_dtype_option(CLI::App* cmd, const std::string& flag, DType& target, std::initializer_list<DType> allowed,
-                              const std::string& help);
+CLI::Option* add_dtype_option(CLI::App* cmd, const std::string& flag, DType& target,
+                              std::initializer_list<DType> allowed, const std::string& help);
 
 // --dtype, --max-shard-size (its text in `shard`, parsed after parsing), --no-fuse-scales (into `no_fuse`),
 // --exclude and --quiet: what quantize and rtn share.

@@ -24,19 +24,33 @@ uint64_t parse_size(const std::string& text, const std::string& option) {
     throw Error(option + ": '" + text + "' is not a size (expected e.g. 5GB, 500MB, 2GiB or a byte count)");
   }
   double mult = 0;
-  if (unit.empty() || unit == "B") mult = 1;
-  else if (unit == "K") mult = 1024.0;
-  else if (unit == "M") mult = 1024.0 * 1024;
-  else if (unit == "G") mult = 1024.0 * 1024 * 1024;
-  else if (unit == "KB") mult = 1e3;
-  else if (unit == "MB") mult = 1e6;
-  else if (unit == "GB") mult = 1e9;
-  else if (unit == "TB") mult = 1e12;
-  else if (unit == "KIB") mult = 1024.0;
-  else if (unit == "MIB") mult = 1024.0 * 1024;
-  else if (unit == "GIB") mult = 1024.0 * 1024 * 1024;
-  else if (unit == "TIB") mult = 1024.0 * 1024 * 1024 * 1024;
-  else throw Error(option + ": unknown unit '" + text.substr(pos) + "' in '" + text + "' (B, KB, MB, GB, TB decimal; K, M, G, KiB, MiB, GiB, TiB binary)");
+  if (unit.empty() || unit == "B")
+    mult = 1;
+  else if (unit == "K")
+    mult = 1024.0;
+  else if (unit == "M")
+    mult = 1024.0 * 1024;
+  else if (unit == "G")
+    mult = 1024.0 * 1024 * 1024;
+  else if (unit == "KB")
+    mult = 1e3;
+  else if (unit == "MB")
+    mult = 1e6;
+  else if (unit == "GB")
+    mult = 1e9;
+  else if (unit == "TB")
+    mult = 1e12;
+  else if (unit == "KIB")
+    mult = 1024.0;
+  else if (unit == "MIB")
+    mult = 1024.0 * 1024;
+  else if (unit == "GIB")
+    mult = 1024.0 * 1024 * 1024;
+  else if (unit == "TIB")
+    mult = 1024.0 * 1024 * 1024 * 1024;
+  else
+    throw Error(option + ": unknown unit '" + text.substr(pos) + "' in '" + text +
+                "' (B, KB, MB, GB, TB decimal; K, M, G, KiB, MiB, GiB, TiB binary)");
   const double bytes = value * mult;
   if (bytes < 1) throw Error(option + ": '" + text + "' must be at least one byte");
   return static_cast<uint64_t>(bytes);
@@ -71,9 +85,9 @@ CheckpointWriter::CheckpointWriter(StagedDir staging, const CheckpointPlan& plan
     shards_.push_back(std::make_unique<SafetensorsWriter>(staged_.path() / name, groups[i],
                                                           std::map<std::string, std::string>{{"format", "pt"}}));
   }
-  scales_ = std::make_unique<SafetensorsWriter>(staged_.path() / (std::string(kModelFileBase) + "_scales.safetensors"),
-                                                plan.scale_tensors,
-                                                std::map<std::string, std::string>{{"format", "pt"}});
+  scales_ =
+      std::make_unique<SafetensorsWriter>(staged_.path() / (std::string(kModelFileBase) + "_scales.safetensors"),
+                                          plan.scale_tensors, std::map<std::string, std::string>{{"format", "pt"}});
 }
 
 const TensorSpec& CheckpointWriter::model_spec(const std::string& name) const {

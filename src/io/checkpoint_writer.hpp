@@ -1,5 +1,5 @@
 #pragma once
-// Writes the pseudo-quantized checkpoint directory of DESIGN §7: the main fp16 file (sharded by
+// Writes the pseudo-quantized checkpoint directory of docs/DESIGN.md §7: the main fp16 file (sharded by
 // --max-shard-size), the scales file, model.safetensors.index.json and any JSON/side files, all inside a
 // StagedDir that is renamed into place by commit().
 #include <cstdint>

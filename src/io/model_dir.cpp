@@ -48,16 +48,17 @@ void ModelDir::add_file(const fs::path& path, const std::vector<std::string>* on
   if (only) {
     for (const auto& name : *only)
       if (!f->find(name))
-        throw Error(path.string() + ": tensor '" + name + "' is mapped to this file by model.safetensors.index.json but is not in it");
+        throw Error(path.string() + ": tensor '" + name +
+                    "' is mapped to this file by model.safetensors.index.json but is not in it");
   }
-  const std::unordered_set<std::string> listed = only ? std::unordered_set<std::string>(only->begin(), only->end())
-                                                     : std::unordered_set<std::string>{};
+  const std::unordered_set<std::string> listed =
+      only ? std::unordered_set<std::string>(only->begin(), only->end()) : std::unordered_set<std::string>{};
   for (const auto& t : f->tensors()) {
     if (only && !listed.count(t.name)) continue;
     const auto [it, inserted] = refs_.emplace(t.name, TensorRef{f, &t});
     if (!inserted)
-      throw Error(dir_.string() + ": tensor '" + t.name + "' appears in both " + it->second.file->path().filename().string() +
-                  " and " + path.filename().string());
+      throw Error(dir_.string() + ": tensor '" + t.name + "' appears in both " +
+                  it->second.file->path().filename().string() + " and " + path.filename().string());
     names_.push_back(t.name);
   }
 }

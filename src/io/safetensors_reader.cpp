@@ -75,7 +75,8 @@ TensorInfo parse_entry(const std::filesystem::path& file, const std::string& nam
 SafetensorsFile::SafetensorsFile(const std::filesystem::path& path) : map_(path) {
   const uint64_t file_size = map_.size();
   if (file_size < 8)
-    fail(path, "file is " + std::to_string(file_size) + " bytes; a safetensors file starts with an 8-byte header length");
+    fail(path,
+         "file is " + std::to_string(file_size) + " bytes; a safetensors file starts with an 8-byte header length");
   const uint64_t header_len = read_u64_le(map_.data());
   if (header_len > kMaxHeaderBytes)
     fail(path, "header length " + std::to_string(header_len) + " exceeds the 100 MB limit");

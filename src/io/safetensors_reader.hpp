@@ -48,7 +48,7 @@ class SafetensorsFile {
   // Converts a float tensor to FP32 (all of it, or `count` elements from element `first`).
   std::vector<float> read_f32(const TensorInfo& t) const;
   void read_f32(const TensorInfo& t, uint64_t first, uint64_t count, float* out) const;
-  void release(const TensorInfo& t) const;  // drop its resident pages
+  void release(const TensorInfo& t) const;                                  // drop its resident pages
   void release(const TensorInfo& t, uint64_t first, uint64_t count) const;  // elements [first, first+count)
   void release_all() const;
 

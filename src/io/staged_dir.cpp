@@ -29,12 +29,15 @@ void check_output_dir(const fs::path& final_dir, bool overwrite) {
   std::error_code ec;
   if (fs::exists(f, ec) && !fs::is_directory(f, ec)) throw Error(f.string() + ": exists and is not a directory");
   if (holds_files(f) && !overwrite)
-    throw Error(f.string() + ": output directory already exists and is not empty (not replaced unless overwriting is asked for)");
+    throw Error(f.string() +
+                ": output directory already exists and is not empty (not replaced unless overwriting is asked for)");
   const fs::path parent = f.has_parent_path() ? f.parent_path() : fs::path(".");
-  if (!fs::is_directory(parent, ec)) throw Error(f.string() + ": parent directory " + parent.string() + " does not exist");
+  if (!fs::is_directory(parent, ec))
+    throw Error(f.string() + ": parent directory " + parent.string() + " does not exist");
 }
 
-StagedDir::StagedDir(fs::path final_dir, bool overwrite) : final_(normalized(std::move(final_dir))), overwrite_(overwrite) {
+StagedDir::StagedDir(fs::path final_dir, bool overwrite)
+    : final_(normalized(std::move(final_dir))), overwrite_(overwrite) {
   check_output_dir(final_, overwrite);
   staging_ = final_.string() + ".partial-" + std::to_string(::getpid());
   std::error_code ec;
@@ -79,7 +82,8 @@ void StagedDir::commit_to(const fs::path& final_dir, bool overwrite) {
   fs::path old;
   if (fs::exists(final_, ec)) {
     if (holds_files(final_) && !overwrite_)
-      throw Error(final_.string() + ": output directory appeared while writing; not replaced unless overwriting is asked for");
+      throw Error(final_.string() +
+                  ": output directory appeared while writing; not replaced unless overwriting is asked for");
     old = final_.string() + ".old-" + std::to_string(::getpid());
     fs::rename(final_, old, ec);
     if (ec) throw Error(final_.string() + ": cannot move the existing directory aside: " + ec.message());

@@ -23,8 +23,8 @@ class Backend {
                      const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c,
                      int64_t ldc) const = 0;
   // C[m, n] (FP32, row stride ldc) = A[m, k] · B[k, n] in bf16 with FP32 accumulation (+ C when accumulate).
-  virtual void bf16_gemm(int threads, int64_t m, int64_t n, int64_t k, Bf16View a, Bf16View b, float* c,
-                         int64_t ldc, bool accumulate) const = 0;
+  virtual void bf16_gemm(int threads, int64_t m, int64_t n, int64_t k, Bf16View a, Bf16View b, float* c, int64_t ldc,
+                         bool accumulate) const = 0;
   // Upper triangle of C[n, n] = alpha · AᵀA + beta · C for A [k, n] (a symmetric rank-k update).
   virtual void syrk_upper_ata(int threads, int64_t n, int64_t k, float alpha, const float* a, int64_t lda, float beta,
                               float* c, int64_t ldc) const = 0;

@@ -39,7 +39,9 @@ class Context {
   void syrk_upper_ata(int64_t n, int64_t k, T alpha, const T* a, int64_t lda, T beta, T* c, int64_t ldc) const {
     backend_->syrk_upper_ata(threads_, n, k, alpha, a, lda, beta, c, ldc);
   }
-  int cholesky(bool upper, float* a, int64_t n, int64_t lda) const { return backend_->cholesky(threads_, upper, a, n, lda); }
+  int cholesky(bool upper, float* a, int64_t n, int64_t lda) const {
+    return backend_->cholesky(threads_, upper, a, n, lda);
+  }
   int triangular_inverse(bool upper, float* a, int64_t n, int64_t lda) const {
     return backend_->triangular_inverse(threads_, upper, a, n, lda);
   }

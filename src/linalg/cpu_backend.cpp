@@ -125,12 +125,15 @@ class CpuBackend final : public Backend {
     thread_local dnnl::stream stream{engine()};  // one stream and one scratchpad per calling thread
     thread_local std::vector<uint8_t> scratch;
     if (scratch.size() < mm.scratchpad.get_size()) scratch.resize(mm.scratchpad.get_size());
-    const dnnl::memory a_mem({dims{m, k}, dt::bf16, dims{a.row_stride, a.col_stride}}, e, const_cast<uint16_t*>(a.data));
-    const dnnl::memory b_mem({dims{k, n}, dt::bf16, dims{b.row_stride, b.col_stride}}, e, const_cast<uint16_t*>(b.data));
+    const dnnl::memory a_mem({dims{m, k}, dt::bf16, dims{a.row_stride, a.col_stride}}, e,
+                             const_cast<uint16_t*>(a.data));
+    const dnnl::memory b_mem({dims{k, n}, dt::bf16, dims{b.row_stride, b.col_stride}}, e,
+                             const_cast<uint16_t*>(b.data));
     const dnnl::memory c_mem({dims{m, n}, dt::f32, dims{ldc, 1}}, e, c);
     const dnnl::memory s_mem(mm.scratchpad, e, scratch.data());
-    mm.prim.execute(stream, {{DNNL_ARG_SRC, a_mem}, {DNNL_ARG_WEIGHTS, b_mem}, {DNNL_ARG_DST, c_mem},
-                             {DNNL_ARG_SCRATCHPAD, s_mem}});
+    mm.prim.execute(
+        stream,
+        {{DNNL_ARG_SRC, a_mem}, {DNNL_ARG_WEIGHTS, b_mem}, {DNNL_ARG_DST, c_mem}, {DNNL_ARG_SCRATCHPAD, s_mem}});
     stream.wait();
   }
 

@@ -21,8 +21,9 @@ std::vector<float> embed_tokens(const io::ModelDir& dir, const ModelConfig& c, c
   return out;
 }
 
-void lm_head_chunks(const linalg::Context& ctx, const io::ModelDir& dir, const ModelConfig& c, const float* hidden, int64_t rows, Compute compute,
-                    const std::function<void(int64_t, int64_t, const float*)>& consume, bool apply_final_norm) {
+void lm_head_chunks(const linalg::Context& ctx, const io::ModelDir& dir, const ModelConfig& c, const float* hidden,
+                    int64_t rows, Compute compute, const std::function<void(int64_t, int64_t, const float*)>& consume,
+                    bool apply_final_norm) {
   const int64_t H = c.hidden_size;
   std::vector<float> x(hidden, hidden + rows * H);
   if (apply_final_norm) {

@@ -17,8 +17,9 @@ std::vector<float> embed_tokens(const io::ModelDir& dir, const ModelConfig& c, c
 
 // Final norm then logits against lm_head (or the tied embeddings), in vocab chunks of bounded memory.
 // `consume(first_vocab, count, logits[rows, count])` receives each chunk.
-void lm_head_chunks(const linalg::Context& ctx, const io::ModelDir& dir, const ModelConfig& c, const float* hidden, int64_t rows, Compute compute,
-                    const std::function<void(int64_t, int64_t, const float*)>& consume, bool apply_final_norm = true);
+void lm_head_chunks(const linalg::Context& ctx, const io::ModelDir& dir, const ModelConfig& c, const float* hidden,
+                    int64_t rows, Compute compute, const std::function<void(int64_t, int64_t, const float*)>& consume,
+                    bool apply_final_norm = true);
 
 // Full forward of sequences (each at its own length) layer by layer; `on_hidden(i, h)` sees the embeddings
 // (i = 0), each layer's output (i = 1..L) and the final-norm output (i = L + 1); returns logits [rows, vocab].

@@ -15,8 +15,8 @@ struct ArchEntry {
   const char* model_type;
 };
 constexpr ArchEntry kArchs[] = {
-    {"Qwen3ForCausalLM", ArchKind::Qwen3, "qwen3"},      {"Qwen3MoeForCausalLM", ArchKind::Qwen3Moe, "qwen3_moe"},
-    {"LlamaForCausalLM", ArchKind::Llama, "llama"},      {"Qwen2ForCausalLM", ArchKind::Qwen2, "qwen2"},
+    {"Qwen3ForCausalLM", ArchKind::Qwen3, "qwen3"},       {"Qwen3MoeForCausalLM", ArchKind::Qwen3Moe, "qwen3_moe"},
+    {"LlamaForCausalLM", ArchKind::Llama, "llama"},       {"Qwen2ForCausalLM", ArchKind::Qwen2, "qwen2"},
     {"MistralForCausalLM", ArchKind::Mistral, "mistral"},
 };
 

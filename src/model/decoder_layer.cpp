@@ -53,8 +53,8 @@ void DecoderLayer::input_norm(const float* x, int64_t rows, float* y) const {
   rms_norm(x, rows, c_.hidden_size, input_norm_.data(), c_.rms_norm_eps, y);
 }
 
-void DecoderLayer::attention(const linalg::Context& ctx, const float* xn, const std::vector<int64_t>& seq_lens, const RopeTable& rope,
-                             float* attn) const {
+void DecoderLayer::attention(const linalg::Context& ctx, const float* xn, const std::vector<int64_t>& seq_lens,
+                             const RopeTable& rope, float* attn) const {
   int64_t rows = 0;
   for (auto l : seq_lens) rows += l;
   const int64_t nh = c_.num_attention_heads, nkv = c_.num_key_value_heads, hd = c_.head_dim;
@@ -62,8 +62,10 @@ void DecoderLayer::attention(const linalg::Context& ctx, const float* xn, const 
   q.resize(static_cast<size_t>(rows * nh * hd));
   k.resize(static_cast<size_t>(rows * nkv * hd));
   v.resize(k.size());
-  Linear::forward_shared(ctx, xn, rows, {{&lin("self_attn.q_proj"), q.data()}, {&lin("self_attn.k_proj"), k.data()},
-                                    {&lin("self_attn.v_proj"), v.data()}});
+  Linear::forward_shared(ctx, xn, rows,
+                         {{&lin("self_attn.q_proj"), q.data()},
+                          {&lin("self_attn.k_proj"), k.data()},
+                          {&lin("self_attn.v_proj"), v.data()}});
   if (!q_norm_.empty()) {  // Qwen3: RMSNorm over each head before RoPE
     rms_norm(q.data(), rows * nh, hd, q_norm_.data(), c_.rms_norm_eps, q.data());
     rms_norm(k.data(), rows * nkv, hd, k_norm_.data(), c_.rms_norm_eps, k.data());
@@ -72,12 +74,14 @@ void DecoderLayer::attention(const linalg::Context& ctx, const float* xn, const 
   for (const int64_t len : seq_lens) {
     rope.apply(&q[r0 * nh * hd], len, nh, 0);
     rope.apply(&k[r0 * nkv * hd], len, nkv, 0);
-    causal_attention(ctx, &q[r0 * nh * hd], &k[r0 * nkv * hd], &v[r0 * nkv * hd], len, nh, nkv, hd, attn + r0 * nh * hd);
+    causal_attention(ctx, &q[r0 * nh * hd], &k[r0 * nkv * hd], &v[r0 * nkv * hd], len, nh, nkv, hd,
+                     attn + r0 * nh * hd);
     r0 += len;
   }
 }
 
-void DecoderLayer::attention_out(const linalg::Context& ctx, const float* x, const float* attn, int64_t rows, float* h) const {
+void DecoderLayer::attention_out(const linalg::Context& ctx, const float* x, const float* attn, int64_t rows,
+                                 float* h) const {
   lin("self_attn.o_proj").forward(ctx, attn, rows, h);
   const int64_t n = rows * c_.hidden_size;
   for (int64_t i = 0; i < n; ++i) h[i] += x[i];
@@ -96,7 +100,8 @@ void DecoderLayer::mlp_act(const linalg::Context& ctx, const float* yn, int64_t 
   silu_mul(g.data(), u.data(), static_cast<int64_t>(g.size()), act);
 }
 
-void DecoderLayer::mlp_out(const linalg::Context& ctx, const float* h, const float* act, int64_t rows, float* out) const {
+void DecoderLayer::mlp_out(const linalg::Context& ctx, const float* h, const float* act, int64_t rows,
+                           float* out) const {
   lin("mlp.down_proj").forward(ctx, act, rows, out);
   const int64_t n = rows * c_.hidden_size;
   for (int64_t i = 0; i < n; ++i) out[i] += h[i];
@@ -106,7 +111,7 @@ Routing DecoderLayer::route(const linalg::Context& ctx, const float* yn, int64_t
   const int64_t E = c_.num_experts, k = c_.num_experts_per_tok;
   std::vector<float> logits(static_cast<size_t>(rows * E));
   ctx.sgemm(false, true, rows, E, c_.hidden_size, 1.0f, yn, c_.hidden_size, router_.data(), c_.hidden_size, 0.0f,
-                logits.data(), E);
+            logits.data(), E);
   Routing r;
   r.k = k;
   r.experts.resize(static_cast<size_t>(rows * k));
@@ -120,9 +125,8 @@ Routing DecoderLayer::route(const linalg::Context& ctx, const float* yn, int64_t
     for (int64_t e = 0; e < E; ++e) sum += l[e] = std::exp(l[e] - mx);
     for (int64_t e = 0; e < E; ++e) l[e] = static_cast<float>(l[e] / sum);
     std::iota(order.begin(), order.end(), 0);
-    std::partial_sort(order.begin(), order.begin() + k, order.end(), [&](int32_t a, int32_t b) {
-      return l[a] > l[b] || (l[a] == l[b] && a < b);
-    });
+    std::partial_sort(order.begin(), order.begin() + k, order.end(),
+                      [&](int32_t a, int32_t b) { return l[a] > l[b] || (l[a] == l[b] && a < b); });
     float top = 0;
     for (int64_t j = 0; j < k; ++j) top += l[order[j]];
     for (int64_t j = 0; j < k; ++j) {
@@ -171,12 +175,13 @@ void DecoderLayer::mlp(const linalg::Context& ctx, const float* yn, int64_t rows
   }
 }
 
-void DecoderLayer::forward(const linalg::Context& ctx, const float* x, const std::vector<int64_t>& seq_lens, const RopeTable& rope, float* out) const {
+void DecoderLayer::forward(const linalg::Context& ctx, const float* x, const std::vector<int64_t>& seq_lens,
+                           const RopeTable& rope, float* out) const {
   int64_t rows = 0;
   for (auto l : seq_lens) rows += l;
   const int64_t H = c_.hidden_size;
-  std::vector<float> xn(static_cast<size_t>(rows * H)), attn(static_cast<size_t>(rows * c_.num_attention_heads * c_.head_dim)),
-      h(static_cast<size_t>(rows * H));
+  std::vector<float> xn(static_cast<size_t>(rows * H)),
+      attn(static_cast<size_t>(rows * c_.num_attention_heads * c_.head_dim)), h(static_cast<size_t>(rows * H));
   input_norm(x, rows, xn.data());
   attention(ctx, xn.data(), seq_lens, rope, attn.data());
   attention_out(ctx, x, attn.data(), rows, h.data());

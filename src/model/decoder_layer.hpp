@@ -1,6 +1,7 @@
 #pragma once
-// One decoder layer (Qwen3, Llama, Qwen2, Mistral; Qwen3-MoE with a dense or sparse MLP) with its forward pass in stages, so the quantization
-// pipeline computes each true-sequential group's inputs only as far into the layer as needed:
+// One decoder layer (Qwen3, Llama, Qwen2, Mistral; Qwen3-MoE with a dense or sparse MLP) with its forward pass in
+// stages, so the quantization pipeline computes each true-sequential group's inputs only as far into the layer as
+// needed:
 //   x ─input_norm→ [q,k,v input] ─attention→ [o input] ─attention_out→ h ─post_norm→ [gate,up input]
 //     ─mlp_act→ [down input] ─mlp_out→ layer output
 // Rows are the tokens of several sequences back to back; `seq_lens` gives their lengths (positions restart
@@ -32,11 +33,14 @@ class DecoderLayer {
   DecoderLayer(const ModelConfig& config, const LayerPlan& plan, const io::ModelDir& dir, Compute compute);
 
   void input_norm(const float* x, int64_t rows, float* y) const;
-  void attention(const linalg::Context& ctx, const float* xn, const std::vector<int64_t>& seq_lens, const RopeTable& rope, float* attn) const;
-  void attention_out(const linalg::Context& ctx, const float* x, const float* attn, int64_t rows, float* h) const;  // h = x + o(attn)
+  void attention(const linalg::Context& ctx, const float* xn, const std::vector<int64_t>& seq_lens,
+                 const RopeTable& rope, float* attn) const;
+  void attention_out(const linalg::Context& ctx, const float* x, const float* attn, int64_t rows,
+                     float* h) const;  // h = x + o(attn)
   void post_norm(const float* h, int64_t rows, float* y) const;
   void mlp_act(const linalg::Context& ctx, const float* yn, int64_t rows, float* act) const;  // silu(gate(yn)) · up(yn)
-  void mlp_out(const linalg::Context& ctx, const float* h, const float* act, int64_t rows, float* out) const;  // out = h + down(act)
+  void mlp_out(const linalg::Context& ctx, const float* h, const float* act, int64_t rows,
+               float* out) const;  // out = h + down(act)
   // The MLP of either kind: SwiGLU, or for a sparse layer the routed, weighted sum of its experts' SwiGLUs
   // (each expert runs one matmul over the tokens routed to it).
   void mlp(const linalg::Context& ctx, const float* yn, int64_t rows, float* out) const;
@@ -45,7 +49,8 @@ class DecoderLayer {
   // Expert e's SwiGLU activation (its down_proj input) and output for rows x [n, hidden].
   void expert_act(const linalg::Context& ctx, int64_t e, const float* x, int64_t n, float* act) const;
   void expert_down(const linalg::Context& ctx, int64_t e, const float* act, int64_t n, float* y) const;
-  void forward(const linalg::Context& ctx, const float* x, const std::vector<int64_t>& seq_lens, const RopeTable& rope, float* out) const;
+  void forward(const linalg::Context& ctx, const float* x, const std::vector<int64_t>& seq_lens, const RopeTable& rope,
+               float* out) const;
 
   // The Linear of a planned module (e.g. "model.layers.3.self_attn.q_proj"), to swap in quantized weights.
   Linear& linear(const std::string& module);
@@ -56,7 +61,7 @@ class DecoderLayer {
   std::string prefix_;
   std::vector<float> input_norm_, post_norm_, q_norm_, k_norm_;
   bool sparse_ = false;
-  std::vector<float> router_;  // [num_experts, hidden], FP32 (the router always runs in FP32)
+  std::vector<float> router_;                    // [num_experts, hidden], FP32 (the router always runs in FP32)
   std::vector<const Linear*> gate_, up_, down_;  // per expert
   const Linear& lin(const char* short_name) const { return linears_.at(short_name); }
 };

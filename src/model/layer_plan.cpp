@@ -9,10 +9,14 @@ namespace fp4gptq::model {
 
 const char* seq_group_name(SeqGroup g) {
   switch (g) {
-    case SeqGroup::AttnQKV: return "attn.qkv";
-    case SeqGroup::AttnO: return "attn.o";
-    case SeqGroup::MlpGateUp: return "mlp.gate_up";
-    case SeqGroup::MlpDown: return "mlp.down";
+    case SeqGroup::AttnQKV:
+      return "attn.qkv";
+    case SeqGroup::AttnO:
+      return "attn.o";
+    case SeqGroup::MlpGateUp:
+      return "mlp.gate_up";
+    case SeqGroup::MlpDown:
+      return "mlp.down";
   }
   return "?";
 }
@@ -66,7 +70,7 @@ class LayerBuilder {
     linear(p + ".down_proj", hidden, inter, SeqGroup::MlpDown, p + ".down_proj", bias, expert);
   }
 
-  // Fused experts (DESIGN §7): expert e's gate/up are parts 0/1 of gate_up_proj[e], its down down_proj[e].
+  // Fused experts (docs/DESIGN.md §7): expert e's gate/up are parts 0/1 of gate_up_proj[e], its down down_proj[e].
   void fused_experts(const std::string& p, int64_t experts, int64_t hidden, int64_t inter) {
     const std::string gate_up = p + ".gate_up_proj", down = p + ".down_proj";
     tensor(gate_up, {experts, 2 * inter, hidden});
@@ -161,8 +165,8 @@ ExpertLayout detect_expert_layout(const io::ModelDir& dir) {
 }
 
 ModelPlan plan_model(const io::ModelDir& dir, const ModuleFilter& exclude) {
-  auto plan = make_plan(ModelConfig::parse(dir.config(), dir.config_path().string()), exclude,
-                        detect_expert_layout(dir));
+  auto plan =
+      make_plan(ModelConfig::parse(dir.config(), dir.config_path().string()), exclude, detect_expert_layout(dir));
   plan.check(dir);
   return plan;
 }

@@ -1,6 +1,6 @@
 #pragma once
 // The quantization plan of a model: for each decoder layer, every tensor it must hold and which of its Linear
-// weights are quantized, in which true-sequential group and with which input-sharing partners (DESIGN §6).
+// weights are quantized, in which true-sequential group and with which input-sharing partners (docs/DESIGN.md §6).
 // Norms, the MoE router (mlp.gate), embeddings and lm_head are never quantized.
 #include <cstdint>
 #include <string>
@@ -48,7 +48,7 @@ struct PlannedLinear {
   bool fused() const { return parts > 0; }
   // Element offset of this [out, in] matrix inside `tensor`.
   uint64_t offset() const { return fused() ? static_cast<uint64_t>((expert * parts + part) * out * in) : 0; }
-  // M of the scales file (DESIGN §7): the module, or the fused tensor's name.
+  // M of the scales file (docs/DESIGN.md §7): the module, or the fused tensor's name.
   const std::string& scale_module() const { return fused() ? tensor : module; }
 };
 

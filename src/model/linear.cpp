@@ -30,9 +30,11 @@ void Linear::forward(const linalg::Context& ctx, const float* x, int64_t rows, f
   run(ctx, x, compute_ == Compute::BF16 ? to_bf16_scratch(x, static_cast<size_t>(rows * in_)) : nullptr, rows, y);
 }
 
-void Linear::forward_shared(const linalg::Context& ctx, const float* x, int64_t rows, std::initializer_list<std::pair<const Linear*, float*>> outs) {
+void Linear::forward_shared(const linalg::Context& ctx, const float* x, int64_t rows,
+                            std::initializer_list<std::pair<const Linear*, float*>> outs) {
   const Linear& first = *outs.begin()->first;
-  const uint16_t* xb = first.compute_ == Compute::BF16 ? to_bf16_scratch(x, static_cast<size_t>(rows * first.in_)) : nullptr;
+  const uint16_t* xb =
+      first.compute_ == Compute::BF16 ? to_bf16_scratch(x, static_cast<size_t>(rows * first.in_)) : nullptr;
   for (const auto& [l, y] : outs) l->run(ctx, x, xb, rows, y);
 }
 

@@ -19,14 +19,17 @@ class Linear {
 
   void set_weight(const float* w);  // [out, in], FP32 values (rounded to bf16 for Compute::BF16)
   void set_bias(const float* b);    // [out]
-  void forward(const linalg::Context& ctx, const float* x, int64_t rows, float* y) const;  // x [rows, in] -> y [rows, out]
+  void forward(const linalg::Context& ctx, const float* x, int64_t rows,
+               float* y) const;  // x [rows, in] -> y [rows, out]
   // Several Linears reading the same x (q/k/v; gate/up): x is converted to bf16 once.
-  static void forward_shared(const linalg::Context& ctx, const float* x, int64_t rows, std::initializer_list<std::pair<const Linear*, float*>> outs);
+  static void forward_shared(const linalg::Context& ctx, const float* x, int64_t rows,
+                             std::initializer_list<std::pair<const Linear*, float*>> outs);
   int64_t out() const { return out_; }
   int64_t in() const { return in_; }
 
  private:
-  void run(const linalg::Context& ctx, const float* x, const uint16_t* xb, int64_t rows, float* y) const;  // xb: x as bf16 (BF16 compute)
+  void run(const linalg::Context& ctx, const float* x, const uint16_t* xb, int64_t rows,
+           float* y) const;  // xb: x as bf16 (BF16 compute)
   int64_t out_ = 0, in_ = 0;
   Compute compute_ = Compute::F32;
   std::vector<float> w32_, bias_;

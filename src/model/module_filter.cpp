@@ -31,8 +31,8 @@ ModuleFilter::ModuleFilter(const std::vector<std::string>& patterns) : patterns_
 const std::string* ModuleFilter::match(const std::string& module) const {
   for (size_t i = 0; i < compiled_.size(); ++i) {
     pcre2_match_data* md = pcre2_match_data_create_from_pattern(compiled_[i]->code, nullptr);
-    const int rc = pcre2_match(compiled_[i]->code, reinterpret_cast<PCRE2_SPTR>(module.data()), module.size(), 0, 0, md,
-                               nullptr);
+    const int rc =
+        pcre2_match(compiled_[i]->code, reinterpret_cast<PCRE2_SPTR>(module.data()), module.size(), 0, 0, md, nullptr);
     pcre2_match_data_free(md);
     if (rc >= 0) return &patterns_[i];
   }

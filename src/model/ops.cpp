@@ -81,7 +81,8 @@ RopeTable::RopeTable(const ModelConfig& c, int64_t max_positions) : dim_(c.head_
 
 void RopeTable::apply(float* x, int64_t rows, int64_t heads, int64_t pos0) const {
   if (pos0 + rows > max_pos_)
-    throw Error("RoPE: position " + std::to_string(pos0 + rows - 1) + " beyond the table of " + std::to_string(max_pos_));
+    throw Error("RoPE: position " + std::to_string(pos0 + rows - 1) + " beyond the table of " +
+                std::to_string(max_pos_));
   const int64_t half = dim_ / 2;
   for (int64_t t = 0; t < rows; ++t) {
     const float* c = &cos_[(pos0 + t) * dim_];
@@ -98,8 +99,8 @@ void RopeTable::apply(float* x, int64_t rows, int64_t heads, int64_t pos0) const
   }
 }
 
-void causal_attention(const linalg::Context& ctx, const float* q, const float* k, const float* v, int64_t len, int64_t heads, int64_t kv_heads,
-                      int64_t head_dim, float* out) {
+void causal_attention(const linalg::Context& ctx, const float* q, const float* k, const float* v, int64_t len,
+                      int64_t heads, int64_t kv_heads, int64_t head_dim, float* out) {
   // Query blocks of 128 rows see only the keys up to their last row, so the masked half of the score
   // matrix is (mostly) never computed.
   constexpr int64_t kBlock = 128;
@@ -113,10 +114,10 @@ void causal_attention(const linalg::Context& ctx, const float* q, const float* k
       const int64_t r1 = std::min(r0 + kBlock, len), m = r1 - r0;
       // scores[m, r1] = q[r0:r1, h] · k[0:r1, g]ᵀ · scale
       ctx.sgemm(false, true, m, r1, head_dim, scale, q + r0 * ldq + h * head_dim, ldq, k + g * head_dim, ldk, 0.0f,
-                    scores.data(), r1);
+                scores.data(), r1);
       for (int64_t i = 0; i < m; ++i) masked_softmax(&scores[i * r1], r0 + i + 1, r1);  // causal: keys 0..r0+i
       ctx.sgemm(false, false, m, head_dim, r1, 1.0f, scores.data(), r1, v + g * head_dim, ldk, 0.0f,
-                    out + r0 * ldq + h * head_dim, ldq);
+                out + r0 * ldq + h * head_dim, ldq);
     }
   }
 }

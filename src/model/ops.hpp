@@ -30,7 +30,7 @@ class RopeTable {
 
 // Causal grouped-query attention of one sequence: q [L, nh, hd], k and v [L, nkv, hd] → out [L, nh·hd].
 // Scores q·kᵀ/sqrt(hd) and the softmax in FP32 (matmuls through sgemm).
-void causal_attention(const linalg::Context& ctx, const float* q, const float* k, const float* v, int64_t len, int64_t heads, int64_t kv_heads,
-                      int64_t head_dim, float* out);
+void causal_attention(const linalg::Context& ctx, const float* q, const float* k, const float* v, int64_t len,
+                      int64_t heads, int64_t kv_heads, int64_t head_dim, float* out);
 
 }  // namespace fp4gptq::model

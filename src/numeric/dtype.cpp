@@ -54,9 +54,15 @@ std::string known_dtype_names() {
 
 void to_f32(DType t, const void* src, float* dst, size_t n) {
   switch (t) {
-    case DType::F32: std::memcpy(dst, src, n * 4); return;
-    case DType::F16: f16_to_f32(static_cast<const uint16_t*>(src), dst, n); return;
-    case DType::BF16: bf16_to_f32(static_cast<const uint16_t*>(src), dst, n); return;
+    case DType::F32:
+      std::memcpy(dst, src, n * 4);
+      return;
+    case DType::F16:
+      f16_to_f32(static_cast<const uint16_t*>(src), dst, n);
+      return;
+    case DType::BF16:
+      bf16_to_f32(static_cast<const uint16_t*>(src), dst, n);
+      return;
     case DType::F64: {
       const auto* s = static_cast<const double*>(src);
       for (size_t i = 0; i < n; ++i) dst[i] = static_cast<float>(s[i]);
@@ -67,13 +73,16 @@ void to_f32(DType t, const void* src, float* dst, size_t n) {
       for (size_t i = 0; i < n; ++i) dst[i] = e4m3_to_f32(s[i]);
       return;
     }
-    default: throw Error("to_f32: dtype " + std::string(dtype_name(t)) + " is not a float type");
+    default:
+      throw Error("to_f32: dtype " + std::string(dtype_name(t)) + " is not a float type");
   }
 }
 
 size_t from_f32(DType t, const float* src, void* dst, size_t n) {
   switch (t) {
-    case DType::F32: std::memcpy(dst, src, n * 4); return 0;
+    case DType::F32:
+      std::memcpy(dst, src, n * 4);
+      return 0;
     case DType::F16: {
       auto* d = static_cast<uint16_t*>(dst);
       f32_to_f16(src, d, n);
@@ -88,7 +97,8 @@ size_t from_f32(DType t, const float* src, void* dst, size_t n) {
       for (size_t i = 0; i < n; ++i) over += (d[i] & 0x7fffu) == 0x7f80u && std::isfinite(src[i]);
       return over;
     }
-    default: throw Error("from_f32: cannot write dtype " + std::string(dtype_name(t)) + " (F32, F16 or BF16 expected)");
+    default:
+      throw Error("from_f32: cannot write dtype " + std::string(dtype_name(t)) + " (F32, F16 or BF16 expected)");
   }
 }
 

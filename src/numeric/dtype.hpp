@@ -10,7 +10,7 @@ namespace fp4gptq::numeric {
 
 enum class DType { F64, F32, F16, BF16, F8_E4M3, I64, I32, I16, I8, U8, BOOL };
 
-std::string_view dtype_name(DType t);                     // safetensors spelling, e.g. "BF16"
+std::string_view dtype_name(DType t);                      // safetensors spelling, e.g. "BF16"
 std::optional<DType> dtype_from_name(std::string_view s);  // nullopt for an unknown name
 size_t dtype_size(DType t);                                // bytes per element
 bool is_float(DType t);                                    // F64 F32 F16 BF16 F8_E4M3

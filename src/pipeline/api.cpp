@@ -26,10 +26,14 @@ numeric::DType internal(DType t, std::initializer_list<DType> allowed, const cha
     throw Error(std::string("QuantizeConfig.") + field + ": " + name_of(t) + " is not allowed (" + ok + " expected)");
   }
   switch (t) {
-    case DType::Float16: return numeric::DType::F16;
-    case DType::BFloat16: return numeric::DType::BF16;
-    case DType::Float32: return numeric::DType::F32;
-    case DType::Float64: return numeric::DType::F64;
+    case DType::Float16:
+      return numeric::DType::F16;
+    case DType::BFloat16:
+      return numeric::DType::BF16;
+    case DType::Float32:
+      return numeric::DType::F32;
+    case DType::Float64:
+      return numeric::DType::F64;
   }
   return numeric::DType::F32;
 }
@@ -45,9 +49,10 @@ pipeline::QuantizeOptions options_of(const QuantizeConfig& c) {
   o.gptq.damp_percent = c.damp_percent;
   o.gptq.desc_act = c.desc_act;
   o.gptq.block_scales = c.static_groups ? gptq::BlockScales::Static : gptq::BlockScales::Dynamic;
-  o.gptq.hessian_dtype = internal(c.hessian_dtype, {DType::Float32, DType::Float64}, "hessian_dtype") == numeric::DType::F64
-                             ? gptq::HessianDType::F64
-                             : gptq::HessianDType::F32;
+  o.gptq.hessian_dtype =
+      internal(c.hessian_dtype, {DType::Float32, DType::Float64}, "hessian_dtype") == numeric::DType::F64
+          ? gptq::HessianDType::F64
+          : gptq::HessianDType::F32;
   o.act_dtype = internal(c.act_dtype, {DType::BFloat16, DType::Float32}, "act_dtype");
   o.compute = internal(c.compute);
   o.dtype = internal(c.dtype, {DType::Float16, DType::BFloat16}, "dtype");
@@ -86,7 +91,10 @@ struct CausalLM::Impl {
   model::ModelPlan plan;
   std::unique_ptr<io::CheckpointWriter> out;
   Impl(const std::filesystem::path& dir, QuantizeConfig c)
-      : config(std::move(c)), options(options_of(config)), ctx(config.threads), src(dir),
+      : config(std::move(c)),
+        options(options_of(config)),
+        ctx(config.threads),
+        src(dir),
         plan(model::plan_model(src, model::ModuleFilter(config.exclude))) {}
 };
 
@@ -97,7 +105,9 @@ std::vector<Example> load_examples(const std::filesystem::path& jsonl, int64_t v
 
 uint64_t parse_size(const std::string& text, const std::string& what) { return io::parse_size(text, what); }
 
-void check_output_dir(const std::filesystem::path& out_dir, bool overwrite) { io::check_output_dir(out_dir, overwrite); }
+void check_output_dir(const std::filesystem::path& out_dir, bool overwrite) {
+  io::check_output_dir(out_dir, overwrite);
+}
 
 CausalLM::CausalLM(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 CausalLM::CausalLM(CausalLM&&) noexcept = default;
@@ -116,7 +126,8 @@ QuantizeReport CausalLM::quantize(const std::vector<Example>& examples) {
   const auto set = gptq ? calibration_of(examples, vocab_size()) : calib::CalibrationSet{};
   m.out = std::make_unique<io::CheckpointWriter>(
       io::StagedDir::scratch(m.config.work_dir),
-      pipeline::make_checkpoint_plan(m.src, m.plan, m.options.dtype, m.config.max_shard_bytes, /*with_input_amax=*/gptq));
+      pipeline::make_checkpoint_plan(m.src, m.plan, m.options.dtype, m.config.max_shard_bytes,
+                                     /*with_input_amax=*/gptq));
   const auto s = gptq ? pipeline::quantize_into(*m.out, m.src, m.plan, set, m.options, m.ctx)
                       : pipeline::rtn_into(*m.out, m.src, m.plan, m.options, m.ctx);
   return {s.modules,      s.fallbacks,        s.skipped,         s.samples, s.tokens,

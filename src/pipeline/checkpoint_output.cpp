@@ -82,7 +82,8 @@ io::CheckpointPlan make_checkpoint_plan(const io::ModelDir& src, const model::Mo
 
 void PseudoQuantizedCheckpoint::as_stored(const model::PlannedLinear& m, std::vector<float>& v) const {
   std::vector<uint16_t> tmp(v.size());
-  if (numeric::from_f32(dtype_, v.data(), tmp.data(), v.size()) != 0) throw beyond_range("tensor '" + m.tensor + "'", dtype_);
+  if (numeric::from_f32(dtype_, v.data(), tmp.data(), v.size()) != 0)
+    throw beyond_range("tensor '" + m.tensor + "'", dtype_);
   numeric::to_f32(dtype_, tmp.data(), v.data(), v.size());
 }
 
@@ -158,10 +159,19 @@ nlohmann::ordered_json output_config(const nlohmann::ordered_json& in, DType dty
 }
 
 std::vector<fs::path> side_files(const fs::path& dir) {
-  static const std::set<std::string> names = {
-      "tokenizer.json", "tokenizer_config.json", "tokenizer.model", "special_tokens_map.json", "added_tokens.json",
-      "vocab.json",     "vocab.txt",             "merges.txt",      "generation_config.json",  "chat_template.json",
-      "chat_template.jinja", "preprocessor_config.json", "processor_config.json"};
+  static const std::set<std::string> names = {"tokenizer.json",
+                                              "tokenizer_config.json",
+                                              "tokenizer.model",
+                                              "special_tokens_map.json",
+                                              "added_tokens.json",
+                                              "vocab.json",
+                                              "vocab.txt",
+                                              "merges.txt",
+                                              "generation_config.json",
+                                              "chat_template.json",
+                                              "chat_template.jinja",
+                                              "preprocessor_config.json",
+                                              "processor_config.json"};
   std::vector<fs::path> out;
   for (const auto& e : fs::directory_iterator(dir)) {
     if (!e.is_regular_file()) continue;

@@ -1,5 +1,5 @@
 #pragma once
-// The pseudo-quantized checkpoint (DESIGN §7), the first OutputFormat: every tensor in float16 (or bfloat16)
+// The pseudo-quantized checkpoint (docs/DESIGN.md §7), the first OutputFormat: every tensor in float16 (or bfloat16)
 // with each quantized weight stored as its dequantized NVFP4 values, plus the scales file, config.json,
 // quantize_config.json, quantization_report.json and the side files, all through a CheckpointWriter.
 #include <filesystem>
@@ -20,7 +20,7 @@ using numeric::DType;
 // Main-file tensors: every source tensor, same name and shape, floats cast to `dtype`; scales-file tensors:
 // per quantized module M: M.per_block_scale F8_E4M3 [out, in/16], M.scale_2 F32 [], M.g_idx I32 [in] and,
 // when `with_input_amax`, M.input_amax F32 []. A fused expert tensor M [E, rows, in] gets per_block_scale
-// [E, rows, in/16], scale_2 [E, 2] (gate, up) or [E], g_idx [in] and input_amax [E] (DESIGN §7).
+// [E, rows, in/16], scale_2 [E, 2] (gate, up) or [E], g_idx [in] and input_amax [E] (docs/DESIGN.md §7).
 io::CheckpointPlan make_checkpoint_plan(const io::ModelDir& src, const model::ModelPlan& plan, DType dtype,
                                         uint64_t max_shard_bytes, bool with_input_amax);
 
@@ -46,7 +46,7 @@ class PseudoQuantizedCheckpoint final : public OutputFormat {
 // config.json of the output: the input's, torch_dtype set to the output dtype, no quantization_config.
 nlohmann::ordered_json output_config(const nlohmann::ordered_json& in, DType dtype);
 
-// quantize_config.json (DESIGN §7) for a method's fields.
+// quantize_config.json (docs/DESIGN.md §7) for a method's fields.
 nlohmann::ordered_json quantize_config(const MethodFields& method);
 
 // Tokenizer, generation and chat-template files of a model directory (copied unchanged to the output).

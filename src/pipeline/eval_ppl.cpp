@@ -26,8 +26,8 @@ std::pair<double, int64_t> score(const linalg::Context& ctx, const io::ModelDir&
     const int64_t nw = std::min(per_chunk, windows - w0), n = nw * seqlen;
     in.resize(static_cast<size_t>(n * H));
     x.load(w0 * seqlen, n, in.data());
-    std::vector<double> run_max(static_cast<size_t>(n), -std::numeric_limits<double>::infinity()), run_sum(run_max.size(), 0.0),
-        target(run_max.size(), 0.0);
+    std::vector<double> run_max(static_cast<size_t>(n), -std::numeric_limits<double>::infinity()),
+        run_sum(run_max.size(), 0.0), target(run_max.size(), 0.0);
     model::lm_head_chunks(ctx, dir, cfg, in.data(), n, compute, [&](int64_t v0, int64_t nv, const float* logits) {
       for (int64_t r = 0; r < n; ++r) {
         const float* l = logits + r * nv;
@@ -54,9 +54,11 @@ std::pair<double, int64_t> score(const linalg::Context& ctx, const io::ModelDir&
 
 }  // namespace
 
-Perplexity eval_perplexity(const linalg::Context& ctx, const io::ModelDir& dir, const std::vector<int32_t>& stream, int64_t seqlen,
-                           model::Compute compute, numeric::DType act_dtype, bool quiet) {
-  if (seqlen < 2) throw Error("eval-ppl: seqlen " + std::to_string(seqlen) + " is too short: at least 2 tokens per window are needed to score one");
+Perplexity eval_perplexity(const linalg::Context& ctx, const io::ModelDir& dir, const std::vector<int32_t>& stream,
+                           int64_t seqlen, model::Compute compute, numeric::DType act_dtype, bool quiet) {
+  if (seqlen < 2)
+    throw Error("eval-ppl: seqlen " + std::to_string(seqlen) +
+                " is too short: at least 2 tokens per window are needed to score one");
   const auto plan = model::plan_model(dir);
   const auto& cfg = plan.config;
   const int64_t windows = static_cast<int64_t>(stream.size()) / seqlen;

@@ -23,8 +23,8 @@ struct Jobs {
   const InputStats* all_tokens;  // moe_calibrate_all
   int64_t min_tokens;
   std::vector<std::vector<const model::PlannedLinear*>> gate_up, down;  // quantized modules per expert
-  std::vector<std::vector<SolvedModule>> results;                      // per expert, weights dropped
-  std::mutex mu;                                                       // guards done and the progress line
+  std::vector<std::vector<SolvedModule>> results;                       // per expert, weights dropped
+  std::mutex mu;                                                        // guards done and the progress line
   int64_t done = 0;
   Clock::time_point start = Clock::now();
 };
@@ -58,7 +58,13 @@ class ExpertRun {
  public:
   ExpertRun(const ExpertScheduler& s, Jobs& jobs, int64_t e, const linalg::Context& ctx, gptq::Workspace& ws,
             TimeSplit& sp)
-      : s_(s), jobs_(jobs), e_(e), ctx_(ctx), ws_(ws), sp_(sp), H_(s.acts.config().hidden_size),
+      : s_(s),
+        jobs_(jobs),
+        e_(e),
+        ctx_(ctx),
+        ws_(ws),
+        sp_(sp),
+        H_(s.acts.config().hidden_size),
         tile_(std::max<int64_t>(s.options.expert_tile, 1)),
         piece_((std::max<int64_t>(s.options.expert_rows, 1) + tile_ - 1) / tile_ * tile_) {
     std::vector<float> weights;
@@ -164,10 +170,10 @@ void run_expert(const ExpertScheduler& s, Jobs& jobs, int64_t e, const linalg::C
   const int64_t E = s.acts.config().num_experts;
   if (++jobs.done % 16 == 0 || jobs.done == E) {
     const double t = since(jobs.start);
-    s.acts.progress().note(fmt::format("layer {} experts {}/{} done in {} (ETA {} for the layer's experts; elapsed {})",
-                                       jobs.lp.index, jobs.done, E, format_seconds(t),
-                                       format_seconds(t / static_cast<double>(jobs.done) * static_cast<double>(E - jobs.done)),
-                                       format_seconds(s.acts.progress().elapsed())));
+    s.acts.progress().note(fmt::format(
+        "layer {} experts {}/{} done in {} (ETA {} for the layer's experts; elapsed {})", jobs.lp.index, jobs.done, E,
+        format_seconds(t), format_seconds(t / static_cast<double>(jobs.done) * static_cast<double>(E - jobs.done)),
+        format_seconds(s.acts.progress().elapsed())));
   }
 }
 
@@ -179,7 +185,11 @@ void ExpertScheduler::run(const model::LayerPlan& lp, model::DecoderLayer& layer
   std::optional<InputStats> all_tokens;  // one gate/up Hessian of every token, for every expert
   if (options.moe_calibrate_all) all_tokens.emplace(acts.hessian_of(yn));
 
-  Jobs jobs{lp, layer, yn, routing, all_tokens ? &*all_tokens : nullptr,
+  Jobs jobs{lp,
+            layer,
+            yn,
+            routing,
+            all_tokens ? &*all_tokens : nullptr,
             options.moe_min_tokens >= 0 ? options.moe_min_tokens : default_min_tokens(acts.config(), acts.tokens())};
   for (int64_t e = 0; e < E; ++e) {  // (take() reports skipped modules: not on the workers)
     jobs.gate_up.push_back(solver.take(lp, SeqGroup::MlpGateUp, e));
@@ -205,7 +215,8 @@ void ExpertScheduler::run(const model::LayerPlan& lp, model::DecoderLayer& layer
   }
   for (const auto& solved : jobs.results)
     for (const auto& s : solved) solver.report(s);
-  acts.progress().note(fmt::format("layer {}: {} experts on {} threads in {}", lp.index, E, workers, format_seconds(since(t))));
+  acts.progress().note(
+      fmt::format("layer {}: {} experts on {} threads in {}", lp.index, E, workers, format_seconds(since(t))));
   acts.moe_out(layer, yn);
 }
 

@@ -1,5 +1,5 @@
 #pragma once
-// The experts of a sparse MoE layer (DESIGN §6). Every token is routed (router in FP32); each expert's gate/up
+// The experts of a sparse MoE layer (docs/DESIGN.md §6). Every token is routed (router in FP32); each expert's gate/up
 // Hessian comes from the tokens routed to it (every token with moe_calibrate_all), its down Hessian from its
 // own activations with its gate/up quantized; an expert with fewer than the minimum tokens falls back to
 // round-to-nearest. Experts are independent, so each is done whole ([gate,up] then [down]), several at once

@@ -29,7 +29,12 @@ std::vector<Chunk> make_chunks(const calib::CalibrationSet& c, int64_t chunk_tok
 LayerActivations::LayerActivations(const linalg::Context& ctx, const io::ModelDir& src, const model::ModelConfig& c,
                                    const calib::CalibrationSet& calib, const QuantizeOptions& o,
                                    const Progress& progress, TimeSplit& split)
-    : ctx_(ctx), c_(c), o_(o), progress_(progress), split_(split), chunks_(make_chunks(calib, o.chunk_tokens)),
+    : ctx_(ctx),
+      c_(c),
+      o_(o),
+      progress_(progress),
+      split_(split),
+      chunks_(make_chunks(calib, o.chunk_tokens)),
       tokens_(calib.tokens()),
       offload_dir_(o.offload_dir.empty() ? std::filesystem::temp_directory_path() : o.offload_dir) {
   if (o.max_act_bytes > 0 && !std::filesystem::is_directory(offload_dir_))
@@ -64,7 +69,8 @@ ActivationStore& LayerActivations::reset(ActivationStore& s, int64_t width) {
 // The input norm and the post-attention norm share one store: the first is consumed before the second is made.
 ActivationStore& LayerActivations::input_norm(const model::DecoderLayer& layer) {
   auto& xn = reset(norm_, c_.hidden_size);
-  stage(x_, &xn, c_.hidden_size, 0, [&](const Chunk& ch, const float* x, float* y) { layer.input_norm(x, ch.rows, y); });
+  stage(x_, &xn, c_.hidden_size, 0,
+        [&](const Chunk& ch, const float* x, float* y) { layer.input_norm(x, ch.rows, y); });
   return xn;
 }
 
@@ -121,12 +127,11 @@ model::Routing LayerActivations::route(const model::DecoderLayer& layer, const A
   routing.k = k;
   routing.experts.resize(static_cast<size_t>(tokens_ * k));
   routing.weights.resize(routing.experts.size());
-  stage(yn, nullptr, 0, 2.0 * tokens_ * c_.hidden_size * c_.num_experts,
-        [&](const Chunk& ch, const float* x, float*) {
-          const auto r = layer.route(ctx_, x, ch.rows);
-          std::copy(r.experts.begin(), r.experts.end(), routing.experts.begin() + ch.row0 * k);
-          std::copy(r.weights.begin(), r.weights.end(), routing.weights.begin() + ch.row0 * k);
-        });
+  stage(yn, nullptr, 0, 2.0 * tokens_ * c_.hidden_size * c_.num_experts, [&](const Chunk& ch, const float* x, float*) {
+    const auto r = layer.route(ctx_, x, ch.rows);
+    std::copy(r.experts.begin(), r.experts.end(), routing.experts.begin() + ch.row0 * k);
+    std::copy(r.weights.begin(), r.weights.end(), routing.weights.begin() + ch.row0 * k);
+  });
   return routing;
 }
 

@@ -1,6 +1,6 @@
 #pragma once
 // The calibration activations of the decoder layer being quantized and the forward stages that move them
-// (DESIGN §2): every stage runs over whole-sequence chunks of the activation stores through one helper that
+// (docs/DESIGN.md §2): every stage runs over whole-sequence chunks of the activation stores through one helper that
 // times it as forward and counts its FLOPs. Stores are kept as bf16 or FP32 (--act-dtype) and, past the
 // memory budget, live in files under the offload directory. x holds the residual stream: the layer input,
 // then h = x + o(attn), then the layer output.
@@ -29,7 +29,7 @@ struct Chunk {
   std::vector<int64_t> seq_lens;
 };
 
-// A module input's Hessian (DESIGN §5) with what it saw.
+// A module input's Hessian (docs/DESIGN.md §5) with what it saw.
 struct InputStats {
   std::vector<float> hessian;
   int64_t tokens = 0;

@@ -22,10 +22,17 @@ ModuleResult GptqMethod::solve(const linalg::Context& ctx, gptq::Workspace& ws, 
   } else {
     r = gptq::rtn_result(ctx, w.data(), m.out, m.in, h, scale_2, m.module, in.rtn_reason);
   }
-  out.stats = {{"loss", r.loss},         {"rel_err", r.rel_err},   {"rtn_rel_err", r.rtn_rel_err},
-               {"damp", r.damp},         {"tokens", in.tokens},    {"fallback", r.fallback},
-               {"retries", r.retries},   {"dead_columns", r.dead_columns},
-               {"input_amax", in.input_amax}, {"scale_2", r.q.scale_2}, {"time_s", 0.0}};
+  out.stats = {{"loss", r.loss},
+               {"rel_err", r.rel_err},
+               {"rtn_rel_err", r.rtn_rel_err},
+               {"damp", r.damp},
+               {"tokens", in.tokens},
+               {"fallback", r.fallback},
+               {"retries", r.retries},
+               {"dead_columns", r.dead_columns},
+               {"input_amax", in.input_amax},
+               {"scale_2", r.q.scale_2},
+               {"time_s", 0.0}};
   if (m.fused())
     out.stats["stored_in"] = fmt::format("{}[{}, {}:{}]", m.tensor, m.expert, m.part * m.out, (m.part + 1) * m.out);
   if (!r.note.empty()) out.stats["note"] = r.note;

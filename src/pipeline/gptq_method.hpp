@@ -1,5 +1,5 @@
 #pragma once
-// GPTQ (DESIGN §5) as a Method: each module solved with its input's Hessian by gptq::gptq_quantize, or
+// GPTQ (docs/DESIGN.md §5) as a Method: each module solved with its input's Hessian by gptq::gptq_quantize, or
 // rounded to nearest when the loop says why (a starved MoE expert).
 #include "gptq/gptq_config.hpp"
 #include "pipeline/method.hpp"

@@ -23,8 +23,15 @@ int64_t mlp_width(const model::LayerPlan& lp) {
 
 LayerLoop::LayerLoop(const linalg::Context& ctx, const Method& method, OutputFormat& out, const io::ModelDir& src,
                      const model::ModelPlan& plan, const QuantizeOptions& o, const calib::CalibrationSet* calib)
-    : ctx_(ctx), method_(method), out_(out), src_(src), plan_(plan), o_(o), calib_(calib),
-      progress_(method.name(), static_cast<int64_t>(plan.layers.size()), o.quiet), report_(method),
+    : ctx_(ctx),
+      method_(method),
+      out_(out),
+      src_(src),
+      plan_(plan),
+      o_(o),
+      calib_(calib),
+      progress_(method.name(), static_cast<int64_t>(plan.layers.size()), o.quiet),
+      report_(method),
       solver_(src, method, out, report_, progress_, o.fuse_scales) {
   if (method.calibrated()) {
     if (!calib) throw Error(std::string(method.name()) + ": calibration samples are required");

@@ -1,5 +1,5 @@
 #pragma once
-// The one layer loop of every method (DESIGN §2): walks the decoder layers and their true-sequential groups
+// The one layer loop of every method (docs/DESIGN.md §2): walks the decoder layers and their true-sequential groups
 // ([q,k,v] → [o] → [gate,up] → [down]) and hands each group's modules to the method through a ModuleSolver.
 // For a calibrated method it first computes the group's inputs from the layer with the earlier groups
 // quantized (LayerActivations), accumulates one Hessian per distinct input, and afterwards runs the layer with
@@ -33,8 +33,8 @@ class LayerLoop {
   void at_once_layer(const model::LayerPlan& lp, model::DecoderLayer& layer);
   // Solves group g with its inputs `in`; swaps the quantized weights into the layer (apply) or keeps them in
   // pending_ until the whole layer is solved.
-  void solve_group(const model::LayerPlan& lp, model::DecoderLayer& layer, model::SeqGroup g,
-                   const ActivationStore& in, bool apply = true);
+  void solve_group(const model::LayerPlan& lp, model::DecoderLayer& layer, model::SeqGroup g, const ActivationStore& in,
+                   bool apply = true);
 
   const linalg::Context& ctx_;
   const Method& method_;

@@ -18,7 +18,7 @@ namespace fp4gptq::pipeline {
 
 // What calibration saw of a module's input; empty for an uncalibrated method.
 struct ModuleInput {
-  const std::vector<float>* hessian = nullptr;  // H [in, in] (DESIGN §5)
+  const std::vector<float>* hessian = nullptr;  // H [in, in] (docs/DESIGN.md §5)
   int64_t tokens = 0;                           // calibration tokens behind H
   float input_amax = 0;                         // max |x| of the input
   std::string rtn_reason;                       // non-empty: round-to-nearest, for this reason (a starved expert)
@@ -28,13 +28,13 @@ struct ModuleResult {
   nvfp4::QuantizedMatrix q;      // codes, FP8 block scales, scale_2, dequantized weight (FP32)
   nlohmann::ordered_json stats;  // the module's row of quantization_report.json; "time_s" is filled in by the loop
   bool fallback = false;         // the method fell back (e.g. GPTQ to round-to-nearest)
-  double flops = 0;              // of the solve (DESIGN §5 accounting)
+  double flops = 0;              // of the solve (docs/DESIGN.md §5 accounting)
   std::string log;               // its progress line (empty: none); `warning` makes it a warning with `note`
   bool warning = false;
   std::string note;
 };
 
-// The method's fields of quantize_config.json (DESIGN §7).
+// The method's fields of quantize_config.json (docs/DESIGN.md §7).
 struct MethodFields {
   const char* algorithm = "";
   bool desc_act = false, static_groups = true, true_sequential = false;

@@ -1,6 +1,6 @@
 #pragma once
 // What the layer loop does with the modules of one true-sequential group (or one expert's part of it): pick
-// the quantized ones (the others are reported as skipped), read their weights, choose scale_2 (DESIGN §4),
+// the quantized ones (the others are reported as skipped), read their weights, choose scale_2 (docs/DESIGN.md §4),
 // let the method solve each, round to what the output stores, write them and report them.
 #include <mutex>
 #include <string>

@@ -1,7 +1,7 @@
 #pragma once
 // The output seam: everything the layer loop writes goes through this interface, so another on-disk format
 // (a packed compressed-tensors or ModelOpt checkpoint) is one new subclass, not edits across the loop. The
-// pseudo-quantized checkpoint of DESIGN §7 (checkpoint_output.hpp) is the first implementation.
+// pseudo-quantized checkpoint of docs/DESIGN.md §7 (checkpoint_output.hpp) is the first implementation.
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>

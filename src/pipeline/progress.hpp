@@ -22,6 +22,6 @@ class Progress {
 };
 
 std::string format_seconds(double s);  // "42.1s", "3m07s", "1h02m"
-uint64_t peak_rss_bytes();              // VmHWM of this process, 0 if unknown
+uint64_t peak_rss_bytes();             // VmHWM of this process, 0 if unknown
 
 }  // namespace fp4gptq::pipeline

@@ -1,6 +1,6 @@
 #pragma once
 // Entry points of the pipeline: GPTQ (quantize_into) and round-to-nearest (rtn_into) of every planned Linear,
-// written as the pseudo-quantized checkpoint of DESIGN §7 into a CheckpointWriter that the caller commits.
+// written as the pseudo-quantized checkpoint of docs/DESIGN.md §7 into a CheckpointWriter that the caller commits.
 // Both are the one layer loop (layer_loop.hpp) with a different method (method.hpp).
 #include <cstdint>
 #include <filesystem>
@@ -22,8 +22,8 @@ struct QuantizeOptions {
   bool true_sequential = true;
   bool fuse_scales = true;
   numeric::DType act_dtype = numeric::DType::BF16;  // activations kept as
-  model::Compute compute = model::Compute::BF16;   // matmuls: bf16 or FP32
-  numeric::DType dtype = numeric::DType::F16;      // output tensors
+  model::Compute compute = model::Compute::BF16;    // matmuls: bf16 or FP32
+  numeric::DType dtype = numeric::DType::F16;       // output tensors
   bool quiet = false;
   int64_t chunk_tokens = 4096;        // tokens per forward chunk (whole sequences)
   uint64_t max_act_bytes = 0;         // activations in RAM past this go to files (0: no limit)
@@ -41,7 +41,7 @@ struct QuantizeSummary {
   TimeSplit split;
 };
 
-// GPTQ of every planned Linear of `src` with the calibration samples, layer by layer (DESIGN §2, §6).
+// GPTQ of every planned Linear of `src` with the calibration samples, layer by layer (docs/DESIGN.md §2, §6).
 QuantizeSummary quantize_into(io::CheckpointWriter& out, const io::ModelDir& src, const model::ModelPlan& plan,
                               const calib::CalibrationSet& calib, const QuantizeOptions& options,
                               const linalg::Context& ctx = linalg::Context());

@@ -1,5 +1,5 @@
 #pragma once
-// quantization_report.json (DESIGN §7): one row per quantized module in the order the loop reports them (the
+// quantization_report.json (docs/DESIGN.md §7): one row per quantized module in the order the loop reports them (the
 // method's stats), the modules left unquantized with the reason, and a summary; calibrated runs add the
 // calibration size, the time split and the FLOPs.
 #include <cstdint>

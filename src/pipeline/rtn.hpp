@@ -1,5 +1,5 @@
 #pragma once
-// Round-to-nearest NVFP4 (DESIGN §4) as a Method: the baseline every GPTQ module is compared with, and the
+// Round-to-nearest NVFP4 (docs/DESIGN.md §4) as a Method: the baseline every GPTQ module is compared with, and the
 // `rtn` command. Uncalibrated: the layer loop runs it with no forward pass.
 #include <filesystem>
 #include <string>
@@ -26,7 +26,7 @@ struct RtnOptions {
   numeric::DType dtype = numeric::DType::F16;
   uint64_t max_shard_bytes = 0;  // 0: one main file
   bool overwrite = false;
-  bool fuse_scales = true;  // q/k/v and gate/up share scale_2 (DESIGN §4)
+  bool fuse_scales = true;  // q/k/v and gate/up share scale_2 (docs/DESIGN.md §4)
   bool quiet = false;
   std::vector<std::string> exclude;
 };

@@ -1,5 +1,5 @@
 #pragma once
-// Wall-clock timing of the pipeline's parts, with the FLOPs of each (DESIGN §5 accounting for Hessians and
+// Wall-clock timing of the pipeline's parts, with the FLOPs of each (docs/DESIGN.md §5 accounting for Hessians and
 // solves), so a report can say where the time went and at what rate.
 #include <chrono>
 

@@ -82,8 +82,8 @@ TEST(ActivationStore, Bf16RoundsAndF32Keeps) {
   b.load(0, 2, yb.data());
   f.load(0, 2, yf.data());
   EXPECT_EQ(yf, x);
-  EXPECT_EQ(yb[1], 1.0f);        // 1 + 2^-8 ties to even in bf16
-  EXPECT_EQ(yb[2], 3.140625f);   // bf16 nearest of pi
+  EXPECT_EQ(yb[1], 1.0f);       // 1 + 2^-8 ties to even in bf16
+  EXPECT_EQ(yb[2], 3.140625f);  // bf16 nearest of pi
   EXPECT_EQ(b.bytes(), 8u);
 }
 

@@ -38,8 +38,8 @@ TEST(Cli, TinyModelInspectRtn) {
 TEST(Cli, FusedExpertsInspectAndRtn) {
   test::ScratchDir dir;
   const auto model = (dir / "m").string(), out = (dir / "q").string();
-  auto r = run_command(cli() + " make-tiny-model --arch Qwen3MoeForCausalLM --experts 4 --layers 1 --fused-experts --out " +
-                       model);
+  auto r = run_command(
+      cli() + " make-tiny-model --arch Qwen3MoeForCausalLM --experts 4 --layers 1 --fused-experts --out " + model);
   ASSERT_EQ(r.status, 0) << r.output;
   r = run_command(cli() + " inspect --tensors --model " + model);
   ASSERT_EQ(r.status, 0) << r.output;
@@ -83,15 +83,17 @@ TEST(Cli, ErrorsExitWith2AndNameTheCulprit) {
 class CliQuantize : public ::testing::Test {
  protected:
   void SetUp() override {
-    const auto r = run_command(cli() + " make-tiny-model --hidden 64 --intermediate 96 --heads 4 --kv-heads 2 --head-dim 16 "
-                                       "--vocab 128 --calib-samples 8 --calib-seqlen 32 --out " + model());
+    const auto r = run_command(cli() +
+                               " make-tiny-model --hidden 64 --intermediate 96 --heads 4 --kv-heads 2 --head-dim 16 "
+                               "--vocab 128 --calib-samples 8 --calib-seqlen 32 --out " +
+                               model());
     ASSERT_EQ(r.status, 0) << r.output;
   }
   std::string model() const { return (dir / "m").string(); }
   std::string out() const { return (dir / "out").string(); }
   test::CommandResult quantize(const std::string& extra) {
-    return run_command(cli() + " quantize --quiet --model " + model() + " --calib " + model() + "/calibration.jsonl --out " +
-                       out() + " " + extra);
+    return run_command(cli() + " quantize --quiet --model " + model() + " --calib " + model() +
+                       "/calibration.jsonl --out " + out() + " " + extra);
   }
   // Exit status 2, an "error:" line holding every part, and nothing left under the output's name.
   void expect_failure(const test::CommandResult& r, const std::vector<std::string>& parts) {
@@ -109,8 +111,10 @@ TEST_F(CliQuantize, WritesTheCheckpointAndEvalPplReadsIt) {
   ASSERT_EQ(r.status, 0) << r.output;
   EXPECT_NE(r.output.find("on 6 samples / 144 tokens"), std::string::npos) << r.output;
   EXPECT_TRUE(std::filesystem::exists(dir / "out" / "pseudo_quantized_model-4bit-16g_scales.safetensors"));
-  const auto a = run_command(cli() + " eval-ppl --quiet --model " + model() + " --data " + model() + "/calibration.jsonl --seqlen 32");
-  const auto b = run_command(cli() + " eval-ppl --quiet --model " + out() + " --data " + model() + "/calibration.jsonl --seqlen 32");
+  const auto a = run_command(cli() + " eval-ppl --quiet --model " + model() + " --data " + model() +
+                             "/calibration.jsonl --seqlen 32");
+  const auto b = run_command(cli() + " eval-ppl --quiet --model " + out() + " --data " + model() +
+                             "/calibration.jsonl --seqlen 32");
   ASSERT_EQ(a.status, 0) << a.output;
   ASSERT_EQ(b.status, 0) << b.output;
   EXPECT_NE(a.output.find("ppl "), std::string::npos);
@@ -206,8 +210,8 @@ TEST(Cli, HelpDocumentsEveryQuantizeOption) {
 TEST(Cli, HelpDocumentsEveryRtnOption) {
   const auto r = run_command(cli() + " rtn --help");
   EXPECT_EQ(r.status, 0);
-  for (const char* opt : {"--model", "--out", "--dtype", "--max-shard-size", "--overwrite", "--no-fuse-scales",
-                          "--exclude", "--quiet"})
+  for (const char* opt :
+       {"--model", "--out", "--dtype", "--max-shard-size", "--overwrite", "--no-fuse-scales", "--exclude", "--quiet"})
     EXPECT_NE(r.output.find(opt), std::string::npos) << opt;
 }
 

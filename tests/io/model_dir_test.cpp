@@ -45,7 +45,8 @@ TEST(ModelDir, IndexNamingATensorNotInItsFile) {
   auto index = read_json(dir / "m" / "model.safetensors.index.json");
   index["weight_map"]["model.layers.9.ghost.weight"] = "model-00001-of-00002.safetensors";
   write_json(dir / "m" / "model.safetensors.index.json", index);
-  test::expect_error([&] { ModelDir d(dir / "m"); }, {"model-00001-of-00002.safetensors", "model.layers.9.ghost.weight"});
+  test::expect_error([&] { ModelDir d(dir / "m"); },
+                     {"model-00001-of-00002.safetensors", "model.layers.9.ghost.weight"});
 }
 
 TEST(ModelDir, DuplicateTensorAcrossFiles) {

@@ -49,11 +49,12 @@ TEST(SafetensorsReader, EveryDtypeIsKnown) {
   test::ScratchDir dir;
   std::string h = "{";
   uint64_t off = 0;
-  const std::pair<const char*, int> dts[] = {{"F64", 8}, {"F32", 4}, {"F16", 2}, {"BF16", 2}, {"F8_E4M3", 1}, {"I64", 8},
-                                             {"I32", 4}, {"I16", 2}, {"I8", 1},  {"U8", 1},   {"BOOL", 1}};
+  const std::pair<const char*, int> dts[] = {{"F64", 8},     {"F32", 4}, {"F16", 2}, {"BF16", 2},
+                                             {"F8_E4M3", 1}, {"I64", 8}, {"I32", 4}, {"I16", 2},
+                                             {"I8", 1},      {"U8", 1},  {"BOOL", 1}};
   for (auto [name, size] : dts) {
-    h += std::string(off ? "," : "") + "\"t_" + name + "\":{\"dtype\":\"" + name + "\",\"shape\":[3],\"data_offsets\":[" +
-         std::to_string(off) + "," + std::to_string(off + 3 * size) + "]}";
+    h += std::string(off ? "," : "") + "\"t_" + name + "\":{\"dtype\":\"" + name +
+         "\",\"shape\":[3],\"data_offsets\":[" + std::to_string(off) + "," + std::to_string(off + 3 * size) + "]}";
     off += 3 * size;
   }
   h += "}";
@@ -90,23 +91,42 @@ const std::string kA = R"("a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]})"
 INSTANTIATE_TEST_SUITE_P(
     Cases, SafetensorsBadInput,
     ::testing::Values(
-        BadCase{"truncated_data", "{" + kA + "}", std::string(5, '\0'), UINT64_MAX, {"'a'", "end beyond the data area"}},
+        BadCase{
+            "truncated_data", "{" + kA + "}", std::string(5, '\0'), UINT64_MAX, {"'a'", "end beyond the data area"}},
         BadCase{"header_longer_than_file", "{" + kA + "}", std::string(8, '\0'), 5000, {"exceeds the file size"}},
         BadCase{"oversized_header", "{}", "", 200'000'000, {"100 MB"}},
         BadCase{"invalid_json", "{\"a\": [1, 2", "", UINT64_MAX, {"not valid JSON"}},
         BadCase{"not_an_object", "[1,2,3]", "", UINT64_MAX, {"not a JSON object"}},
-        BadCase{"unknown_dtype", R"({"a":{"dtype":"F4","shape":[2],"data_offsets":[0,1]}})", std::string(1, '\0'),
-                UINT64_MAX, {"'a'", "unknown dtype 'F4'", "BF16"}},
-        BadCase{"size_mismatch", R"({"a":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}})", std::string(8, '\0'),
-                UINT64_MAX, {"'a'", "[3]", "12 bytes", "span 8"}},
-        BadCase{"overlap",
-                R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})",
-                std::string(12, '\0'), UINT64_MAX, {"'b'", "overlaps tensor 'a'"}},
-        BadCase{"begin_after_end", R"({"a":{"dtype":"F32","shape":[0],"data_offsets":[8,0]}})", std::string(8, '\0'),
-                UINT64_MAX, {"'a'", "begin > end"}},
-        BadCase{"negative_shape", R"({"a":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}})", std::string(8, '\0'),
-                UINT64_MAX, {"'a'", "non-negative"}},
-        BadCase{"missing_offsets", R"({"a":{"dtype":"F32","shape":[2]}})", std::string(8, '\0'), UINT64_MAX,
+        BadCase{"unknown_dtype",
+                R"({"a":{"dtype":"F4","shape":[2],"data_offsets":[0,1]}})",
+                std::string(1, '\0'),
+                UINT64_MAX,
+                {"'a'", "unknown dtype 'F4'", "BF16"}},
+        BadCase{"size_mismatch",
+                R"({"a":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}})",
+                std::string(8, '\0'),
+                UINT64_MAX,
+                {"'a'", "[3]", "12 bytes", "span 8"}},
+        BadCase{
+            "overlap",
+            R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})",
+            std::string(12, '\0'),
+            UINT64_MAX,
+            {"'b'", "overlaps tensor 'a'"}},
+        BadCase{"begin_after_end",
+                R"({"a":{"dtype":"F32","shape":[0],"data_offsets":[8,0]}})",
+                std::string(8, '\0'),
+                UINT64_MAX,
+                {"'a'", "begin > end"}},
+        BadCase{"negative_shape",
+                R"({"a":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}})",
+                std::string(8, '\0'),
+                UINT64_MAX,
+                {"'a'", "non-negative"}},
+        BadCase{"missing_offsets",
+                R"({"a":{"dtype":"F32","shape":[2]}})",
+                std::string(8, '\0'),
+                UINT64_MAX,
                 {"'a'", "data_offsets"}},
         BadCase{"bad_metadata", R"({"__metadata__":{"k":1}})", "", UINT64_MAX, {"__metadata__", "'k'"}}),
     [](const auto& info) { return std::string(info.param.label); });

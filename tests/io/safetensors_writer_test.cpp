@@ -65,8 +65,11 @@ TEST(SafetensorsWriter, RejectsUnknownNamesWrongSizesAndDuplicates) {
   test::expect_error([&] { w.write("nope", v, 8); }, {"'nope'", "not in the planned header"});
   test::expect_error([&] { w.write("x", v, 16); }, {"'x'", "8 bytes"});
   test::expect_error([&] { w.write_part("x", 6, v, 4); }, {"'x'", "past its size"});
-  test::expect_error([&] { SafetensorsWriter d(dir / "d.safetensors", {{"x", DType::F16, {1}}, {"x", DType::F16, {1}}}); },
-                     {"'x'", "planned twice"});
+  test::expect_error(
+      [&] {
+        SafetensorsWriter d(dir / "d.safetensors", {{"x", DType::F16, {1}}, {"x", DType::F16, {1}}});
+      },
+      {"'x'", "planned twice"});
 }
 
 }  // namespace

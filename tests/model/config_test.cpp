@@ -59,8 +59,8 @@ TEST(ModelConfig, GoldenQwen3MoeSparseLayers) {
 }
 
 nlohmann::ordered_json minimal(const std::string& arch) {
-  return {{"architectures", {arch}}, {"hidden_size", 64}, {"intermediate_size", 128}, {"num_hidden_layers", 4},
-          {"num_attention_heads", 4}, {"vocab_size", 100}};
+  return {{"architectures", {arch}}, {"hidden_size", 64},        {"intermediate_size", 128},
+          {"num_hidden_layers", 4},  {"num_attention_heads", 4}, {"vocab_size", 100}};
 }
 
 TEST(ModelConfig, DefaultsAndPerArchitectureBiases) {

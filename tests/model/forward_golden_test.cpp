@@ -27,7 +27,8 @@ Golden load(const std::string& name) {
   std::memcpy(flat.data(), g.bytes(ii).data(), flat.size() * 4);
   for (int64_t b = 0; b < ii.shape[0]; ++b)
     out.ids.emplace_back(flat.begin() + b * ii.shape[1], flat.begin() + (b + 1) * ii.shape[1]);
-  for (int i = 0; g.find("hidden." + std::to_string(i)); ++i) out.hidden.push_back(g.read_f32(g.at("hidden." + std::to_string(i))));
+  for (int i = 0; g.find("hidden." + std::to_string(i)); ++i)
+    out.hidden.push_back(g.read_f32(g.at("hidden." + std::to_string(i))));
   out.logits = g.read_f32(g.at("logits"));
   return out;
 }
@@ -42,7 +43,8 @@ double max_abs(const std::vector<float>& v) {
 double rel_diff(const std::vector<float>& a, const std::vector<float>& b) {
   EXPECT_EQ(a.size(), b.size());
   double d = 0;
-  for (size_t i = 0; i < std::min(a.size(), b.size()); ++i) d = std::max(d, static_cast<double>(std::fabs(a[i] - b[i])));
+  for (size_t i = 0; i < std::min(a.size(), b.size()); ++i)
+    d = std::max(d, static_cast<double>(std::fabs(a[i] - b[i])));
   return d / max_abs(b);
 }
 
@@ -53,7 +55,8 @@ void expect_fp32_match(const std::string& name, const std::function<void(const M
   const auto plan = make_plan(ModelConfig::parse(dir.config(), "config.json"));
   if (check_plan) check_plan(plan);
   std::vector<std::vector<float>> hidden;
-  const auto logits = forward_logits(linalg::Context(), dir, plan, g.ids, Compute::F32, [&](int64_t, const std::vector<float>& h) { hidden.push_back(h); });
+  const auto logits = forward_logits(linalg::Context(), dir, plan, g.ids, Compute::F32,
+                                     [&](int64_t, const std::vector<float>& h) { hidden.push_back(h); });
   ASSERT_EQ(hidden.size(), g.hidden.size());
   for (size_t i = 0; i < hidden.size(); ++i) EXPECT_LT(rel_diff(hidden[i], g.hidden[i]), 1e-4) << "hidden." << i;
   EXPECT_LT(rel_diff(logits, g.logits), 1e-4);
@@ -80,8 +83,9 @@ TEST_P(ForwardGolden, Bf16MatmulsMatchLogits) {
   EXPECT_GT(d, 0.0) << "bf16 matmuls round, so the result cannot be exact";
 }
 
-INSTANTIATE_TEST_SUITE_P(Models, ForwardGolden, ::testing::Values("tiny-qwen3", "tiny-llama"),
-                         [](const auto& info) { return info.param == "tiny-qwen3" ? std::string("qwen3") : std::string("llama"); });
+INSTANTIATE_TEST_SUITE_P(Models, ForwardGolden, ::testing::Values("tiny-qwen3", "tiny-llama"), [](const auto& info) {
+  return info.param == "tiny-qwen3" ? std::string("qwen3") : std::string("llama");
+});
 
 }  // namespace
 }  // namespace fp4gptq::model

@@ -53,7 +53,8 @@ TEST(LayerPlan, MoeExpertsRouterAndTiedEmbeddings) {
   EXPECT_FALSE(p.layers[1].sparse);
   const auto& l = p.layers[0];
   EXPECT_EQ(l.linears.size(), 4u + 8u * 3u);
-  for (const auto& m : l.linears) EXPECT_EQ(m.module.find("mlp.gate."), std::string::npos) << "router is never a Linear to quantize";
+  for (const auto& m : l.linears)
+    EXPECT_EQ(m.module.find("mlp.gate."), std::string::npos) << "router is never a Linear to quantize";
   const auto& gate3 = *std::find_if(l.linears.begin(), l.linears.end(),
                                     [](const auto& m) { return m.module == "model.layers.0.mlp.experts.3.gate_proj"; });
   EXPECT_EQ(gate3.expert, 3);
@@ -104,8 +105,12 @@ TEST(LayerPlan, ExcludeAndBlockMultiple) {
   EXPECT_NE(down0.skip_reason.find("excluded by the pattern"), std::string::npos);
   EXPECT_TRUE(p.layers[1].linears[6].quantize);
 
-  nlohmann::ordered_json j = {{"architectures", {"LlamaForCausalLM"}}, {"hidden_size", 64}, {"intermediate_size", 72},
-                              {"num_hidden_layers", 1}, {"num_attention_heads", 4}, {"vocab_size", 10}};
+  nlohmann::ordered_json j = {{"architectures", {"LlamaForCausalLM"}},
+                              {"hidden_size", 64},
+                              {"intermediate_size", 72},
+                              {"num_hidden_layers", 1},
+                              {"num_attention_heads", 4},
+                              {"vocab_size", 10}};
   const auto q = make_plan(ModelConfig::parse(j, "c"));
   const auto& down = q.layers[0].linears[6];
   EXPECT_FALSE(down.quantize);  // in = 72 is not a multiple of 16

@@ -8,9 +8,9 @@ namespace fp4gptq::numeric {
 namespace {
 
 TEST(DType, NamesSizesAndLookup) {
-  const std::pair<const char*, size_t> expect[] = {{"F64", 8}, {"F32", 4}, {"F16", 2}, {"BF16", 2},
+  const std::pair<const char*, size_t> expect[] = {{"F64", 8},     {"F32", 4}, {"F16", 2}, {"BF16", 2},
                                                    {"F8_E4M3", 1}, {"I64", 8}, {"I32", 4}, {"I16", 2},
-                                                   {"I8", 1}, {"U8", 1}, {"BOOL", 1}};
+                                                   {"I8", 1},      {"U8", 1},  {"BOOL", 1}};
   for (auto [name, size] : expect) {
     const auto t = dtype_from_name(name);
     ASSERT_TRUE(t) << name;

@@ -37,7 +37,8 @@ TEST(E4M3, All256CodesFollowTheSpecAndReencode) {
       continue;
     }
     // OCP spec: subnormal (e = 0): (-1)^s · 2^(1-7) · m/8; normal: (-1)^s · 2^(e-7) · (1 + m/8).
-    const double expect = (s ? -1.0 : 1.0) * (e == 0 ? std::pow(2.0, -6) * m / 8.0 : std::pow(2.0, e - 7) * (1.0 + m / 8.0));
+    const double expect =
+        (s ? -1.0 : 1.0) * (e == 0 ? std::pow(2.0, -6) * m / 8.0 : std::pow(2.0, e - 7) * (1.0 + m / 8.0));
     EXPECT_EQ(static_cast<double>(v), expect) << "code " << c;
     EXPECT_EQ(f32_to_e4m3(v), c) << "code " << c << " must re-encode to itself";
   }
@@ -64,10 +65,10 @@ TEST(E4M3, SaturatesAndKeepsNaN) {
   EXPECT_EQ(f32_to_e4m3(INFINITY), 0x7e);
   EXPECT_EQ(f32_to_e4m3(-1e30f), 0xfe);
   EXPECT_EQ(f32_to_e4m3(NAN) & 0x7f, 0x7f);
-  EXPECT_EQ(f32_to_e4m3(0x1p-10f), 0x00);         // half the smallest subnormal: tie to even 0
-  EXPECT_EQ(f32_to_e4m3(0x1.2p-10f), 0x01);       // just above: smallest subnormal
+  EXPECT_EQ(f32_to_e4m3(0x1p-10f), 0x00);    // half the smallest subnormal: tie to even 0
+  EXPECT_EQ(f32_to_e4m3(0x1.2p-10f), 0x01);  // just above: smallest subnormal
   EXPECT_EQ(f32_to_e4m3(1e-9f), 0x00);
-  EXPECT_EQ(f32_to_e4m3(0.0146484375f), 0x08);    // between 7·2^-9 and 2^-6 (tie) -> even code 8
+  EXPECT_EQ(f32_to_e4m3(0.0146484375f), 0x08);  // between 7·2^-9 and 2^-6 (tie) -> even code 8
 }
 
 }  // namespace

@@ -30,14 +30,16 @@ inline std::vector<uint16_t> raw16(const io::TensorRef& t) {
   return v;
 }
 
-inline uint16_t to_bits(float v, DType dt) { return dt == DType::BF16 ? numeric::f32_to_bf16(v) : numeric::f32_to_f16(v); }
+inline uint16_t to_bits(float v, DType dt) {
+  return dt == DType::BF16 ? numeric::f32_to_bf16(v) : numeric::f32_to_f16(v);
+}
 
 // What the checks see of one quantized module (its slice, for an expert of a fused 3D tensor).
 struct QuantizedModule {
   const model::PlannedLinear* plan;
-  std::vector<float> source;      // the source weight, FP32 [out, in]
-  std::vector<uint16_t> stored;   // the output weight's bits (fp16 or bf16)
-  std::vector<uint8_t> scales;    // per_block_scale bytes [out, in/16]
+  std::vector<float> source;     // the source weight, FP32 [out, in]
+  std::vector<uint16_t> stored;  // the output weight's bits (fp16 or bf16)
+  std::vector<uint8_t> scales;   // per_block_scale bytes [out, in/16]
   float scale_2 = 0;
   float input_amax = 0;
 };
@@ -45,7 +47,7 @@ struct QuantizedModule {
 // Where a module lives in its tensors, computed here from DESIGN §7: a 2D weight whole; expert e's part p
 // (gate 0, up 1) of a fused [E, parts·out, in] tensor at rows (e·parts + p)·out.
 struct Slot {
-  std::string M;          // scales-file prefix
+  std::string M;           // scales-file prefix
   uint64_t first_row = 0;  // first row of the module in the (flattened) weight / per_block_scale
   uint64_t scalar = 0;     // index into M.scale_2 (flattened [E, parts]) and M.input_amax ([E]) is expert
   io::Shape blocks, scale_2, input_amax;
@@ -54,8 +56,12 @@ inline Slot slot_of(const model::PlannedLinear& m, int64_t experts) {
   if (!m.fused()) return {m.module, 0, 0, {m.out, m.in / 16}, {}, {}};
   const int64_t parts = m.tensor.ends_with("gate_up_proj") ? 2 : 1;
   const int64_t part = m.module.ends_with(".up_proj") ? 1 : 0;
-  return {m.tensor, static_cast<uint64_t>((m.expert * parts + part) * m.out), static_cast<uint64_t>(m.expert * parts + part),
-          {experts, parts * m.out, m.in / 16}, parts == 2 ? io::Shape{experts, 2} : io::Shape{experts}, {experts}};
+  return {m.tensor,
+          static_cast<uint64_t>((m.expert * parts + part) * m.out),
+          static_cast<uint64_t>(m.expert * parts + part),
+          {experts, parts * m.out, m.in / 16},
+          parts == 2 ? io::Shape{experts, 2} : io::Shape{experts},
+          {experts}};
 }
 
 struct CheckOptions {
@@ -75,9 +81,9 @@ inline void check_checkpoint(const fs::path& src_dir, const fs::path& out_dir, c
   const int64_t E = plan.config.num_experts;
   const char* dtype_name = o.dtype == DType::BF16 ? "bfloat16" : "float16";
 
-  for (const char* f : {"config.json", "quantize_config.json", "quantization_report.json", "model.safetensors.index.json",
-                        "pseudo_quantized_model-4bit-16g_scales.safetensors", "generation_config.json",
-                        "tokenizer_config.json"})
+  for (const char* f :
+       {"config.json", "quantize_config.json", "quantization_report.json", "model.safetensors.index.json",
+        "pseudo_quantized_model-4bit-16g_scales.safetensors", "generation_config.json", "tokenizer_config.json"})
     EXPECT_TRUE(fs::exists(out_dir / f)) << f;
   const auto out_cfg = io::read_json(out_dir / "config.json");
   EXPECT_EQ(out_cfg["torch_dtype"], dtype_name);

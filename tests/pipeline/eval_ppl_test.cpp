@@ -53,19 +53,25 @@ TEST_P(EvalPplGolden, MatchesPerplexityFromReferenceLogits) {
   }
   const io::ModelDir dir(dir_path);
   std::vector<int32_t> stream;
-  for (const auto& s : calib::read_token_jsonl(d / "data.jsonl", V).samples) stream.insert(stream.end(), s.begin(), s.end());
+  for (const auto& s : calib::read_token_jsonl(d / "data.jsonl", V).samples)
+    stream.insert(stream.end(), s.begin(), s.end());
   const auto p = eval_perplexity(linalg::Context(), dir, stream, L, model::Compute::F32, numeric::DType::F32, true);
   EXPECT_EQ(p.windows, B);
   EXPECT_EQ(p.scored_tokens, B * (L - 1));
   EXPECT_NEAR(p.ppl, expected, 1e-4 * expected);
   const auto pb = eval_perplexity(linalg::Context(), dir, stream, L, model::Compute::BF16, numeric::DType::BF16, true);
   EXPECT_NEAR(pb.ppl, expected, 2e-2 * expected);
-  test::expect_error([&] { eval_perplexity(linalg::Context(), dir, std::vector<int32_t>(10, 1), 48, model::Compute::F32, numeric::DType::F32, true); },
-                     {"10 tokens", "window of 48"});
+  test::expect_error(
+      [&] {
+        eval_perplexity(linalg::Context(), dir, std::vector<int32_t>(10, 1), 48, model::Compute::F32,
+                        numeric::DType::F32, true);
+      },
+      {"10 tokens", "window of 48"});
 }
 
-INSTANTIATE_TEST_SUITE_P(Models, EvalPplGolden, ::testing::Values("tiny-qwen3", "tiny-llama"),
-                         [](const auto& info) { return info.param == "tiny-qwen3" ? std::string("qwen3") : std::string("llama"); });
+INSTANTIATE_TEST_SUITE_P(Models, EvalPplGolden, ::testing::Values("tiny-qwen3", "tiny-llama"), [](const auto& info) {
+  return info.param == "tiny-qwen3" ? std::string("qwen3") : std::string("llama");
+});
 
 }  // namespace
 }  // namespace fp4gptq::pipeline

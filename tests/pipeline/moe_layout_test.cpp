@@ -4,9 +4,9 @@
 // side by side on several threads give the same bytes as one thread.
 #include <gtest/gtest.h>
 
+#include "calib/calibration.hpp"
 #include "fp4gptq/fp4gptq.hpp"
 #include "io/json_file.hpp"
-#include "calib/calibration.hpp"
 #include "pipeline/checkpoint_output.hpp"
 #include "pipeline/eval_ppl.hpp"
 #include "pipeline/quantize.hpp"
@@ -78,9 +78,11 @@ void expect_same_per_expert(const fs::path& per_expert, const fs::path& fused, b
         {x + "down_proj", L + "down_proj", e * kHidden, kHidden, kInter, e}};
     for (const auto& [m, M, row, rows, cols, s2] : mods) {
       SCOPED_TRACE(m);
-      EXPECT_EQ(bytes_of(pm, m + ".weight"), bytes_of(fm, M, static_cast<uint64_t>(row * cols), static_cast<uint64_t>(rows * cols)));
+      EXPECT_EQ(bytes_of(pm, m + ".weight"),
+                bytes_of(fm, M, static_cast<uint64_t>(row * cols), static_cast<uint64_t>(rows * cols)));
       EXPECT_EQ(bytes_of(ps, m + ".per_block_scale"),
-                bytes_of(fs_, M + ".per_block_scale", static_cast<uint64_t>(row * cols / 16), static_cast<uint64_t>(rows * cols / 16)));
+                bytes_of(fs_, M + ".per_block_scale", static_cast<uint64_t>(row * cols / 16),
+                         static_cast<uint64_t>(rows * cols / 16)));
       EXPECT_EQ(bytes_of(ps, m + ".scale_2"), bytes_of(fs_, M + ".scale_2", static_cast<uint64_t>(s2), 1));
       EXPECT_EQ(bytes_of(ps, m + ".g_idx"), bytes_of(fs_, M + ".g_idx"));
       if (input_amax) {
@@ -104,7 +106,8 @@ TEST(MoeLayout, TinyModelWritesTheSameWeightsInBothLayouts) {
   const io::ModelDir per(d / "per"), fused(d / "fused");
   EXPECT_TRUE(fused.has("model.layers.0.mlp.experts.gate_up_proj"));
   EXPECT_FALSE(fused.has("model.layers.0.mlp.experts.0.gate_proj.weight"));
-  EXPECT_EQ(fused.tensor("model.layers.0.mlp.experts.gate_up_proj").info->shape, (io::Shape{kExperts, 2 * kInter, kHidden}));
+  EXPECT_EQ(fused.tensor("model.layers.0.mlp.experts.gate_up_proj").info->shape,
+            (io::Shape{kExperts, 2 * kInter, kHidden}));
   EXPECT_EQ(fused.tensor("model.layers.0.mlp.experts.down_proj").info->shape, (io::Shape{kExperts, kHidden, kInter}));
   EXPECT_TRUE(fused.has("model.layers.1.mlp.gate_proj.weight")) << "layer 1 is dense (mlp_only_layers)";
   const auto gu = fused.tensor("model.layers.0.mlp.experts.gate_up_proj").read_f32();
@@ -127,9 +130,10 @@ TEST(MoeLayout, EvalPplIsTheSameInBothLayouts) {
   std::vector<int32_t> stream;
   for (const auto& s : calib::read_token_jsonl(d / "per" / "calibration.jsonl", 128).samples)
     stream.insert(stream.end(), s.begin(), s.end());
-  const auto per = pipeline::eval_perplexity(linalg::Context(), io::ModelDir(d / "per"), stream, 48, model::Compute::F32, numeric::DType::F32, true);
-  const auto fused =
-      pipeline::eval_perplexity(linalg::Context(), io::ModelDir(d / "fused"), stream, 48, model::Compute::F32, numeric::DType::F32, true);
+  const auto per = pipeline::eval_perplexity(linalg::Context(), io::ModelDir(d / "per"), stream, 48,
+                                             model::Compute::F32, numeric::DType::F32, true);
+  const auto fused = pipeline::eval_perplexity(linalg::Context(), io::ModelDir(d / "fused"), stream, 48,
+                                               model::Compute::F32, numeric::DType::F32, true);
   EXPECT_GT(per.ppl, 1.0);
   EXPECT_EQ(per.ppl, fused.ppl);
 }

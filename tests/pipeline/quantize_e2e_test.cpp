@@ -85,32 +85,33 @@ TEST_P(QuantizeE2E, OutputsAreValidAndBeatRtn) {
 
 INSTANTIATE_TEST_SUITE_P(
     Variants, QuantizeE2E,
-    ::testing::Values(
-        with("qwen3", "Qwen3ForCausalLM"), with("llama", "LlamaForCausalLM"), with("qwen2", "Qwen2ForCausalLM"),
-        with("mistral_tied", "MistralForCausalLM", [](auto& m, auto&) { m.tie_embeddings = true; }),
-        with("llama_attention_bias_fp16", "LlamaForCausalLM",
-             [](auto& m, auto&) {
-               m.attention_bias = true;
-               m.dtype = "float16";
-             }),
-        with("desc_act", "Qwen3ForCausalLM", [](auto&, auto& c) { c.desc_act = true; }),
-        with("static_block_scales", "Qwen3ForCausalLM", [](auto&, auto& c) { c.static_groups = true; }),
-        with("not_true_sequential", "Qwen3ForCausalLM", [](auto&, auto& c) { c.true_sequential = false; }),
-        with("f32_compute_and_activations", "LlamaForCausalLM",
-             [](auto&, auto& c) {
-               c.compute = Compute::F32;
-               c.act_dtype = DType::Float32;
-               c.hessian_dtype = DType::Float64;
-             }),
-        with("no_fuse_exclude_bf16_sharded", "Qwen3ForCausalLM",
-             [](auto&, auto& c) {
-               c.fuse_scales = false;
-               c.exclude = {"layers\\.0\\.mlp\\.down_proj"};
-               c.dtype = DType::BFloat16;
-               c.max_shard_bytes = 60000;
-               c.block_size = 32;
-               c.damp_percent = 0.05;
-             })),
+    ::testing::Values(with("qwen3", "Qwen3ForCausalLM"), with("llama", "LlamaForCausalLM"),
+                      with("qwen2", "Qwen2ForCausalLM"),
+                      with("mistral_tied", "MistralForCausalLM", [](auto& m, auto&) { m.tie_embeddings = true; }),
+                      with("llama_attention_bias_fp16", "LlamaForCausalLM",
+                           [](auto& m, auto&) {
+                             m.attention_bias = true;
+                             m.dtype = "float16";
+                           }),
+                      with("desc_act", "Qwen3ForCausalLM", [](auto&, auto& c) { c.desc_act = true; }),
+                      with("static_block_scales", "Qwen3ForCausalLM", [](auto&, auto& c) { c.static_groups = true; }),
+                      with("not_true_sequential", "Qwen3ForCausalLM",
+                           [](auto&, auto& c) { c.true_sequential = false; }),
+                      with("f32_compute_and_activations", "LlamaForCausalLM",
+                           [](auto&, auto& c) {
+                             c.compute = Compute::F32;
+                             c.act_dtype = DType::Float32;
+                             c.hessian_dtype = DType::Float64;
+                           }),
+                      with("no_fuse_exclude_bf16_sharded", "Qwen3ForCausalLM",
+                           [](auto&, auto& c) {
+                             c.fuse_scales = false;
+                             c.exclude = {"layers\\.0\\.mlp\\.down_proj"};
+                             c.dtype = DType::BFloat16;
+                             c.max_shard_bytes = 60000;
+                             c.block_size = 32;
+                             c.damp_percent = 0.05;
+                           })),
     [](const auto& info) { return std::string(info.param.label); });
 
 TEST(QuantizeE2E, SameInputsAndThreadsGiveByteIdenticalFiles) {

@@ -82,7 +82,8 @@ TEST_P(RtnCheckpoint, OutputsMatchIndependentExpectations) {
   EXPECT_TRUE(test::nothing_named(dir.path(), "out.partial"));
 }
 
-Case with(const char* label, tools::TinyModelOptions m, std::function<void(tools::TinyModelOptions&, RtnOptions&)> f = {}) {
+Case with(const char* label, tools::TinyModelOptions m,
+          std::function<void(tools::TinyModelOptions&, RtnOptions&)> f = {}) {
   Case c{label, std::move(m), {}};
   if (f) f(c.model, c.rtn);
   return c;
@@ -90,26 +91,26 @@ Case with(const char* label, tools::TinyModelOptions m, std::function<void(tools
 
 INSTANTIATE_TEST_SUITE_P(
     Architectures, RtnCheckpoint,
-    ::testing::Values(
-        with("qwen3", tiny("Qwen3ForCausalLM")),
-        with("llama_biases_fp16_source", tiny("LlamaForCausalLM"),
-             [](auto& m, auto&) {
-               m.attention_bias = true;
-               m.dtype = "float16";
-             }),
-        with("qwen2", tiny("Qwen2ForCausalLM")), with("mistral_tied", tiny("MistralForCausalLM"), [](auto& m, auto&) {
-          m.tie_embeddings = true;
-        }),
-        with("qwen3moe", tiny("Qwen3MoeForCausalLM"), [](auto& m, auto&) { m.mlp_only_layers = {1}; }),
-        with("sharded_in_and_out", tiny("Qwen3ForCausalLM"),
-             [](auto& m, auto& r) {
-               m.shards = 3;
-               r.max_shard_bytes = 40000;
-             }),
-        with("no_fuse_scales", tiny("Qwen3ForCausalLM"), [](auto&, auto& r) { r.fuse_scales = false; }),
-        with("bfloat16_output", tiny("LlamaForCausalLM"), [](auto&, auto& r) { r.dtype = DType::BF16; }),
-        with("exclude", tiny("Qwen3ForCausalLM"),
-             [](auto&, auto& r) { r.exclude = {"layers\\.1\\.mlp", "k_proj$"}; })),
+    ::testing::Values(with("qwen3", tiny("Qwen3ForCausalLM")),
+                      with("llama_biases_fp16_source", tiny("LlamaForCausalLM"),
+                           [](auto& m, auto&) {
+                             m.attention_bias = true;
+                             m.dtype = "float16";
+                           }),
+                      with("qwen2", tiny("Qwen2ForCausalLM")),
+                      with("mistral_tied", tiny("MistralForCausalLM"), [](auto& m, auto&) { m.tie_embeddings = true; }),
+                      with("qwen3moe", tiny("Qwen3MoeForCausalLM"), [](auto& m, auto&) { m.mlp_only_layers = {1}; }),
+                      with("sharded_in_and_out", tiny("Qwen3ForCausalLM"),
+                           [](auto& m, auto& r) {
+                             m.shards = 3;
+                             r.max_shard_bytes = 40000;
+                           }),
+                      with("no_fuse_scales", tiny("Qwen3ForCausalLM"), [](auto&, auto& r) { r.fuse_scales = false; }),
+                      with("bfloat16_output", tiny("LlamaForCausalLM"), [](auto&, auto& r) { r.dtype = DType::BF16; }),
+                      with("exclude", tiny("Qwen3ForCausalLM"),
+                           [](auto&, auto& r) {
+                             r.exclude = {"layers\\.1\\.mlp", "k_proj$"};
+                           })),
     [](const auto& info) { return std::string(info.param.label); });
 
 TEST(RtnCheckpoint, ShardedOutputHasSeveralFilesAndFusedScalesAreShared) {
@@ -127,7 +128,9 @@ TEST(RtnCheckpoint, ShardedOutputHasSeveralFilesAndFusedScalesAreShared) {
   EXPECT_GE(files.size(), 3u);  // ~150 kB of tensors in shards of at most 40 kB
   for (const auto& f : files) EXPECT_LE(fs::file_size(dir / "out" / f), 40000u + 8192u) << f;
   const io::SafetensorsFile scales(dir / "out" / "pseudo_quantized_model-4bit-16g_scales.safetensors");
-  const auto s2 = [&](const std::string& m) { return scales.read_f32(scales.at("model.layers.0." + m + ".scale_2"))[0]; };
+  const auto s2 = [&](const std::string& m) {
+    return scales.read_f32(scales.at("model.layers.0." + m + ".scale_2"))[0];
+  };
   EXPECT_EQ(s2("self_attn.q_proj"), s2("self_attn.k_proj"));
   EXPECT_EQ(s2("self_attn.q_proj"), s2("self_attn.v_proj"));
   EXPECT_EQ(s2("mlp.gate_proj"), s2("mlp.up_proj"));
