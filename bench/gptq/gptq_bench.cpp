@@ -8,14 +8,18 @@
 
 #include "gptq/hessian.hpp"
 #include "gptq/solver.hpp"
-#include "linalg/bf16_matmul.hpp"
-#include "linalg/blas.hpp"
+#include "linalg/context.hpp"
 #include "numeric/half.hpp"
 #include "tools/tiny_model.hpp"
 
 namespace {
 
 using namespace fp4gptq;
+
+const linalg::Context& ctx() {  // every core
+  static const linalg::Context c;
+  return c;
+}
 
 std::vector<float> randn(size_t n, const std::string& stream, double std = 1.0) {
   tools::NormalRng rng(42, stream);
@@ -48,8 +52,11 @@ const Peaks& peaks() {
     numeric::f32_to_bf16(b.data(), bb.data(), b.size());
     const double flops = 2.0 * n * n * n;
     Peaks r;
-    r.sgemm = flops / best_seconds([&] { linalg::sgemm(false, false, n, n, n, 1, a.data(), n, b.data(), n, 0, c.data(), n); }) / 1e9;
-    r.bf16 = flops / best_seconds([&] { linalg::bf16_gemm(false, false, n, n, n, ab.data(), bb.data(), c.data(), false); }) / 1e9;
+    r.sgemm = flops /
+              best_seconds([&] { ctx().sgemm(false, false, n, n, n, 1, a.data(), n, b.data(), n, 0, c.data(), n); }) /
+              1e9;
+    r.bf16 = flops /
+             best_seconds([&] { ctx().bf16_gemm(false, false, n, n, n, ab.data(), bb.data(), c.data(), false); }) / 1e9;
     std::fprintf(stderr, "machine peaks (4096^3, best of 3): sgemm %.1f GFLOP/s, oneDNN bf16 matmul %.1f GFLOP/s\n",
                  r.sgemm, r.bf16);
     return r;
@@ -81,7 +88,7 @@ void BM_HessianF32(benchmark::State& state) {
   const auto x = randn(static_cast<size_t>(n * in), "x");
   for (auto _ : state) {
     gptq::HessianAccumulator acc(in);
-    acc.add(x.data(), n);
+    acc.add(ctx(), x.data(), n);
     benchmark::DoNotOptimize(acc.tokens());
   }
   report(state, 2.0 * n * in * in, peaks().sgemm);
@@ -95,7 +102,7 @@ void BM_HessianBf16(benchmark::State& state) {
   numeric::f32_to_bf16(x.data(), xb.data(), x.size());
   for (auto _ : state) {
     gptq::HessianAccumulator acc(in);
-    acc.add_bf16(xb.data(), n);
+    acc.add_bf16(ctx(), xb.data(), n);
     benchmark::DoNotOptimize(acc.tokens());
   }
   report(state, 2.0 * n * in * in, peaks().bf16);
@@ -111,17 +118,18 @@ void BM_Solve(benchmark::State& state) {
     const int64_t tokens = 2 * in, rank = 64;
     const auto z = randn(static_cast<size_t>(tokens * rank), "z"), a = randn(static_cast<size_t>(rank * in), "a");
     auto x = randn(static_cast<size_t>(tokens * in), "noise", 0.1);
-    linalg::sgemm(false, false, tokens, in, rank, 1.0f, z.data(), rank, a.data(), in, 1.0f, x.data(), in);
+    ctx().sgemm(false, false, tokens, in, rank, 1.0f, z.data(), rank, a.data(), in, 1.0f, x.data(), in);
     gptq::HessianAccumulator acc(in);
-    acc.add(x.data(), tokens);
-    h = acc.hessian();
+    acc.add(ctx(), x.data(), tokens);
+    h = acc.hessian(ctx());
   }
   gptq::GptqConfig cfg;
   cfg.output_errors = state.range(2) != 0;
-  gptq::gptq_quantize(w.data(), out, in, h.data(), in, cfg, "warm-up");  // workspace pages faulted in once
+  gptq::Workspace ws;
+  gptq::gptq_quantize(ctx(), ws, w.data(), out, in, h.data(), in, cfg, "warm-up");  // workspace pages faulted in once
   double rel = 0, rtn = 0;
   for (auto _ : state) {
-    const auto r = gptq::gptq_quantize(w.data(), out, in, h.data(), in, cfg, "bench");
+    const auto r = gptq::gptq_quantize(ctx(), ws, w.data(), out, in, h.data(), in, cfg, "bench");
     rel = r.rel_err;
     rtn = r.rtn_rel_err;
   }
@@ -133,9 +141,14 @@ void BM_Solve(benchmark::State& state) {
 // the pipeline runs it), 0 = the GPTQ solve alone.
 BENCHMARK(BM_Solve)
     ->ArgNames({"out", "in", "output_errors"})
-    ->Args({4096, 4096, 0})->Args({4096, 4096, 1})
-    ->Args({11008, 4096, 0})->Args({11008, 4096, 1})
-    ->Args({4096, 11008, 0})->Args({4096, 11008, 1})
-    ->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(2);
+    ->Args({4096, 4096, 0})
+    ->Args({4096, 4096, 1})
+    ->Args({11008, 4096, 0})
+    ->Args({11008, 4096, 1})
+    ->Args({4096, 11008, 0})
+    ->Args({4096, 11008, 1})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->Iterations(2);
 
 }  // namespace

@@ -1,6 +1,6 @@
 #pragma once
 // Hessian accumulator of GPTQ: H = 2/N Σ x xᵀ over the calibration tokens (rows) a module sees, padding rows
-// excluded (DESIGN §5). The sum is accumulated as a symmetric rank-k update (syrk) for FP32 rows, or blocked
+// excluded (docs/DESIGN.md §5). The sum is accumulated as a symmetric rank-k update (syrk) for FP32 rows, or blocked
 // bf16 matmuls with FP32 accumulation over the upper triangle for bf16 rows, and scaled by 2/N once at the end.
 // Rows are summed in fixed chunks of kChunkRows kept rows, whatever pieces they arrive in, so H does not
 // depend on how the caller split its rows between add() calls. Modules sharing an input (q/k/v; gate/up)
@@ -36,9 +36,9 @@ class HessianAccumulator {
   int64_t dim_;
   HessianDType dtype_;
   int64_t tokens_ = 0;
-  std::vector<float> sum32_;   // F32: Σ x xᵀ (upper triangle authoritative)
-  std::vector<double> sum64_;  // F64
-  std::vector<float> pending32_;     // kept rows not yet summed (fewer than kChunkRows)
+  std::vector<float> sum32_;      // F32: Σ x xᵀ (upper triangle authoritative)
+  std::vector<double> sum64_;     // F64
+  std::vector<float> pending32_;  // kept rows not yet summed (fewer than kChunkRows)
   std::vector<uint16_t> pending16_;
 };
 

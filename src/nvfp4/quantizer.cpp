@@ -19,6 +19,12 @@ FP4GPTQ_SIMD_CLONES float max_abs(const float* x, size_t n) {
   return m;
 }
 
+std::vector<int32_t> g_idx(int64_t cols) {
+  std::vector<int32_t> g(static_cast<size_t>(cols));
+  for (int64_t i = 0; i < cols; ++i) g[i] = static_cast<int32_t>(block_index(i));
+  return g;
+}
+
 FP4GPTQ_SIMD_CLONES void quantize_row_rtn(const float* w, int64_t n, float scale_2, uint8_t* codes, uint8_t* scales,
                                           float* dequant) {
   for (int64_t b = 0; b < n / kBlockSize; ++b) {
@@ -44,11 +50,12 @@ FP4GPTQ_SIMD_CLONES void quantize_row_rtn(const float* w, int64_t n, float scale
 QuantizedMatrix quantize_rtn(const float* w, int64_t rows, int64_t cols, std::optional<float> scale_2,
                              const std::string& name) {
   if (rows < 0 || cols <= 0 || cols % kBlockSize != 0)
-    throw Error("NVFP4: " + name + " has " + std::to_string(cols) + " input columns; a positive multiple of 16 is required");
+    throw Error("NVFP4: " + name + " has " + std::to_string(cols) +
+                " input columns; a positive multiple of 16 is required");
   const size_t n = static_cast<size_t>(rows) * static_cast<size_t>(cols);
   if (const size_t i = numeric::first_non_finite(w, n); i < n)
     throw Error("NVFP4: " + name + " has a non-finite value at [" + std::to_string(i / cols) + ", " +
-                  std::to_string(i % cols) + "]");
+                std::to_string(i % cols) + "]");
   QuantizedMatrix q;
   q.rows = rows;
   q.cols = cols;

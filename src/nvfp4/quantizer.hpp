@@ -1,5 +1,5 @@
 #pragma once
-// NVFP4 round-to-nearest quantization of an FP32 [rows, cols] weight (DESIGN §4).
+// NVFP4 round-to-nearest quantization of an FP32 [rows, cols] weight (docs/DESIGN.md §4).
 #include <cstdint>
 #include <optional>
 #include <string>

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "gptq/hessian.hpp"
+#include "linalg/context.hpp"
 #include "numeric/half.hpp"
 #include "tests/test_support.hpp"
 
@@ -37,18 +38,19 @@ void expect_close(const std::vector<float>& h, const std::vector<double>& ref, d
 }
 
 TEST(Hessian, F32RowsInBatchesWithPadding) {
+  const linalg::Context ctx;
   const int64_t dim = 48, n = 300;
   const auto x = rows_of(n, dim, 1);
   std::vector<uint8_t> keep(static_cast<size_t>(n), 1);
   for (int64_t r = 0; r < n; r += 7) keep[r] = 0;
   for (auto dtype : {HessianDType::F32, HessianDType::F64}) {
     HessianAccumulator acc(dim, dtype);
-    acc.add(x.data(), 100, keep.data());  // two batches == one
-    acc.add(x.data() + 100 * dim, n - 100, keep.data() + 100);
+    acc.add(ctx, x.data(), 100, keep.data());  // two batches == one
+    acc.add(ctx, x.data() + 100 * dim, n - 100, keep.data() + 100);
     int64_t kept = 0;
     for (auto k : keep) kept += k;
     EXPECT_EQ(acc.tokens(), kept);
-    const auto h = acc.hessian();
+    const auto h = acc.hessian(ctx);
     expect_close(h, reference(x, dim, keep), 1e-5);
     for (int64_t i = 0; i < dim; ++i)
       for (int64_t j = 0; j < dim; ++j) ASSERT_EQ(h[i * dim + j], h[j * dim + i]);
@@ -56,6 +58,7 @@ TEST(Hessian, F32RowsInBatchesWithPadding) {
 }
 
 TEST(Hessian, Bf16RowsThroughOneDnn) {
+  const linalg::Context ctx;
   const int64_t dim = 64, n = 257;
   auto x = rows_of(n, dim, 2);
   std::vector<uint16_t> xb(x.size());
@@ -65,19 +68,20 @@ TEST(Hessian, Bf16RowsThroughOneDnn) {
   keep[3] = keep[100] = 0;
   for (auto dtype : {HessianDType::F32, HessianDType::F64}) {
     HessianAccumulator acc(dim, dtype);
-    acc.add_bf16(xb.data(), n, keep.data());
+    acc.add_bf16(ctx, xb.data(), n, keep.data());
     EXPECT_EQ(acc.tokens(), n - 2);
-    expect_close(acc.hessian(), reference(x, dim, keep), 1e-5);
+    expect_close(acc.hessian(ctx), reference(x, dim, keep), 1e-5);
   }
 }
 
 TEST(Hessian, NoTokensGivesZero) {
+  const linalg::Context ctx;
   HessianAccumulator acc(32);
   const std::vector<float> x(32 * 4, 1.0f);
   const std::vector<uint8_t> none(4, 0);
-  acc.add(x.data(), 4, none.data());
+  acc.add(ctx, x.data(), 4, none.data());
   EXPECT_EQ(acc.tokens(), 0);
-  for (float v : acc.hessian()) ASSERT_EQ(v, 0.0f);
+  for (float v : acc.hessian(ctx)) ASSERT_EQ(v, 0.0f);
   test::expect_error([] { HessianAccumulator bad(0); }, {"positive"});
 }
 

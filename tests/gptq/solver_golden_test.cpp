@@ -1,4 +1,4 @@
-// GPTQ-NVFP4 against ../shared/golden/gptq.safetensors (an independent float64 reference on fixed W, H):
+// GPTQ-NVFP4 against tests/data/golden/gptq.safetensors (an independent float64 reference on fixed W, H):
 // ≥ 99.5% identical codes and relative output error within 1% of the reference's, for every case and variant.
 #include <gtest/gtest.h>
 
@@ -36,7 +36,9 @@ TEST_P(GptqGolden, MatchesReference) {
   cfg.damp_percent = 0.01;
   cfg.block_scales = c.variant == "dynamic" ? BlockScales::Dynamic : BlockScales::Static;
   cfg.desc_act = c.variant == "desc_act";
-  const auto r = gptq_quantize(w.data(), rows, cols, h.data(), cols, cfg, c.name);
+  const linalg::Context ctx;
+  Workspace ws;
+  const auto r = gptq_quantize(ctx, ws, w.data(), rows, cols, h.data(), cols, cfg, c.name);
   const std::string p = c.name + "." + c.variant;
 
   const auto ref_codes = g.bytes(g.at(p + ".codes"));
@@ -46,7 +48,8 @@ TEST_P(GptqGolden, MatchesReference) {
   EXPECT_GE(frac, 0.995) << p << ": identical codes";
   const auto ref_scales = g.bytes(g.at(p + ".block_scale"));
   size_t same_scales = 0;
-  for (size_t i = 0; i < r.q.block_scales.size(); ++i) same_scales += r.q.block_scales[i] == static_cast<uint8_t>(ref_scales[i]);
+  for (size_t i = 0; i < r.q.block_scales.size(); ++i)
+    same_scales += r.q.block_scales[i] == static_cast<uint8_t>(ref_scales[i]);
   EXPECT_GE(static_cast<double>(same_scales) / static_cast<double>(r.q.block_scales.size()), 0.995) << p;
   EXPECT_EQ(r.q.scale_2, g.read_f32(g.at(p + ".scale_2"))[0]);
 
@@ -60,8 +63,8 @@ TEST_P(GptqGolden, MatchesReference) {
     if (h[i * cols + i] == 0)
       for (int64_t r0 = 0; r0 < rows; ++r0) wm[r0 * cols + i] = 0;
   for (size_t i = 0; i < w.size(); ++i) dw[i] = wm[i] - r.q.dequant[i];
-  const double direct = quadratic_form_trace(dw.data(), rows, cols, h.data()) /
-                        quadratic_form_trace(w.data(), rows, cols, h.data());
+  const double direct = quadratic_form_trace(ctx, dw.data(), rows, cols, h.data()) /
+                        quadratic_form_trace(ctx, w.data(), rows, cols, h.data());
   EXPECT_NEAR(r.rel_err, direct, 1e-3 * direct) << p;
   std::printf("%s: codes %.5f identical, rel_err %.6g (ref %.6g), rtn %.6g (ref %.6g), direct %.6g\n", p.c_str(), frac,
               r.rel_err, ref_rel, r.rtn_rel_err, ref_rtn, direct);

@@ -1,11 +1,12 @@
 // Properties of the GPTQ-NVFP4 solver that follow from the math (DESIGN §5), each with an independent check.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "gptq/hessian.hpp"
 #include "gptq/solver.hpp"
-#include "linalg/blas.hpp"
+#include "linalg/context.hpp"
 #include "numeric/e2m1.hpp"
 #include "numeric/fp8_e4m3.hpp"
 #include "nvfp4/quantizer.hpp"
@@ -27,10 +28,11 @@ std::vector<float> correlated_hessian(int64_t cols, int64_t tokens, int64_t rank
   const auto z = randn(static_cast<size_t>(tokens * rank), seed, "z");
   const auto a = randn(static_cast<size_t>(rank * cols), seed, "a");
   auto x = randn(static_cast<size_t>(tokens * cols), seed, "noise", 0.1);
-  linalg::sgemm(false, false, tokens, cols, rank, 1.0f, z.data(), rank, a.data(), cols, 1.0f, x.data(), cols);
+  const linalg::Context ctx;
+  ctx.sgemm(false, false, tokens, cols, rank, 1.0f, z.data(), rank, a.data(), cols, 1.0f, x.data(), cols);
   HessianAccumulator acc(cols);
-  acc.add(x.data(), tokens);
-  return acc.hessian();
+  acc.add(ctx, x.data(), tokens);
+  return acc.hessian(ctx);
 }
 
 std::vector<float> identity(int64_t n, float d = 1.0f) {
@@ -39,7 +41,20 @@ std::vector<float> identity(int64_t n, float d = 1.0f) {
   return h;
 }
 
+// How many values of q are not e2m1(code) · fp8(their block's scale) · scale_2 (bit for bit, +0 for zeros).
+size_t values_not_from_codes_and_scales(const nvfp4::QuantizedMatrix& q) {
+  size_t bad = 0;
+  for (int64_t row = 0; row < q.rows; ++row)
+    for (int64_t i = 0; i < q.cols; ++i) {
+      const float eff = numeric::e4m3_to_f32(q.block_scales[row * (q.cols / 16) + i / 16]) * q.scale_2;
+      bad += q.dequant[row * q.cols + i] != numeric::e2m1_decode(q.codes[row * q.cols + i]) * eff + 0.0f;
+    }
+  return bad;
+}
+
 TEST(GptqProperties, IdentityHessianGivesExactlyRtn) {
+  const linalg::Context ctx;
+  Workspace ws;
   const int64_t rows = 24, cols = 96;
   const auto w = randn(static_cast<size_t>(rows * cols), 3, "w", 0.05);
   const auto h = identity(cols, 2.5f);
@@ -47,7 +62,7 @@ TEST(GptqProperties, IdentityHessianGivesExactlyRtn) {
   for (auto mode : {BlockScales::Dynamic, BlockScales::Static}) {
     GptqConfig cfg;
     cfg.block_scales = mode;
-    const auto r = gptq_quantize(w.data(), rows, cols, h.data(), cols, cfg, "m");
+    const auto r = gptq_quantize(ctx, ws, w.data(), rows, cols, h.data(), cols, cfg, "m");
     EXPECT_EQ(r.q.codes, rtn.codes);
     EXPECT_EQ(r.q.block_scales, rtn.block_scales);
     EXPECT_EQ(r.q.dequant, rtn.dequant);
@@ -57,6 +72,8 @@ TEST(GptqProperties, IdentityHessianGivesExactlyRtn) {
 }
 
 TEST(GptqProperties, BeatsRtnOnCorrelatedHessiansForEverySeed) {
+  const linalg::Context ctx;
+  Workspace ws;
   const int64_t rows = 64, cols = 256;
   for (uint64_t seed = 1; seed <= 6; ++seed) {
     const auto h = correlated_hessian(cols, 512, 24, seed);
@@ -66,26 +83,28 @@ TEST(GptqProperties, BeatsRtnOnCorrelatedHessiansForEverySeed) {
       cfg.block_scales = variant == 1 ? BlockScales::Static : BlockScales::Dynamic;
       cfg.desc_act = variant == 2;
       cfg.block_size = variant == 2 ? 32 : 128;
-      const auto r = gptq_quantize(w.data(), rows, cols, h.data(), cols, cfg, "m");
+      const auto r = gptq_quantize(ctx, ws, w.data(), rows, cols, h.data(), cols, cfg, "m");
       EXPECT_LT(r.rel_err, r.rtn_rel_err) << "seed " << seed << " variant " << variant;
       EXPECT_LT(r.rel_err, 0.9 * r.rtn_rel_err) << "a clear gain is expected on correlated inputs";
       // rel_err is tr(ΔW H ΔWᵀ)/tr(W H Wᵀ), evaluated here by direct GEMMs.
       std::vector<float> dw(w.size());
       for (size_t i = 0; i < w.size(); ++i) dw[i] = w[i] - r.q.dequant[i];
-      const double direct = quadratic_form_trace(dw.data(), rows, cols, h.data()) /
-                            quadratic_form_trace(w.data(), rows, cols, h.data());
+      const double direct = quadratic_form_trace(ctx, dw.data(), rows, cols, h.data()) /
+                            quadratic_form_trace(ctx, w.data(), rows, cols, h.data());
       EXPECT_NEAR(r.rel_err, direct, 2e-3 * direct) << "seed " << seed;
     }
   }
 }
 
 TEST(GptqProperties, DeadColumnsComeOutZero) {
+  const linalg::Context ctx;
+  Workspace ws;
   const int64_t rows = 16, cols = 64;
   auto h = correlated_hessian(cols, 200, 8, 7);
   for (int64_t d : {0, 17, 40})
     for (int64_t j = 0; j < cols; ++j) h[d * cols + j] = h[j * cols + d] = 0.0f;
   const auto w = randn(static_cast<size_t>(rows * cols), 7, "w");
-  const auto r = gptq_quantize(w.data(), rows, cols, h.data(), cols, GptqConfig{}, "m");
+  const auto r = gptq_quantize(ctx, ws, w.data(), rows, cols, h.data(), cols, GptqConfig{}, "m");
   EXPECT_EQ(r.dead_columns, 3);
   for (int64_t row = 0; row < rows; ++row)
     for (int64_t d : {0, 17, 40}) {
@@ -97,11 +116,13 @@ TEST(GptqProperties, DeadColumnsComeOutZero) {
 }
 
 TEST(GptqProperties, IndefiniteHessianRetriesDampingAndReportsTheDampThatWorked) {
+  const linalg::Context ctx;
+  Workspace ws;
   const int64_t rows = 8, cols = 64;
   auto h = identity(cols);
   h[5 * cols + 5] = -0.3f;  // indefinite; mean diag = (63 - 0.3)/64
   const auto w = randn(static_cast<size_t>(rows * cols), 9, "w");
-  const auto r = gptq_quantize(w.data(), rows, cols, h.data(), cols, GptqConfig{}, "m");
+  const auto r = gptq_quantize(ctx, ws, w.data(), rows, cols, h.data(), cols, GptqConfig{}, "m");
   EXPECT_FALSE(r.fallback);
   EXPECT_GT(r.retries, 0);
   EXPECT_FALSE(r.note.empty());
@@ -111,7 +132,7 @@ TEST(GptqProperties, IndefiniteHessianRetriesDampingAndReportsTheDampThatWorked)
   auto chol_ok = [&](double damp) {
     auto a = h;
     for (int64_t i = 0; i < cols; ++i) a[i * cols + i] += static_cast<float>(damp * mean);
-    return linalg::cholesky(false, a.data(), cols, cols) == 0;
+    return ctx.cholesky(false, a.data(), cols, cols) == 0;
   };
   EXPECT_TRUE(chol_ok(r.damp));
   EXPECT_FALSE(chol_ok(r.damp - 0.01));
@@ -119,11 +140,13 @@ TEST(GptqProperties, IndefiniteHessianRetriesDampingAndReportsTheDampThatWorked)
 }
 
 TEST(GptqProperties, HopelessHessianFallsBackToRtn) {
+  const linalg::Context ctx;
+  Workspace ws;
   const int64_t rows = 8, cols = 32;
   auto h = identity(cols);
   h[0] = -50.0f;  // no damp up to 1.0·mean(diag) can fix this
   const auto w = randn(static_cast<size_t>(rows * cols), 11, "w");
-  const auto r = gptq_quantize(w.data(), rows, cols, h.data(), cols, GptqConfig{}, "m");
+  const auto r = gptq_quantize(ctx, ws, w.data(), rows, cols, h.data(), cols, GptqConfig{}, "m");
   EXPECT_TRUE(r.fallback);
   EXPECT_EQ(r.retries, 100);
   EXPECT_EQ(r.q.codes, nvfp4::quantize_rtn(w.data(), rows, cols).codes);
@@ -131,10 +154,12 @@ TEST(GptqProperties, HopelessHessianFallsBackToRtn) {
 }
 
 TEST(GptqProperties, ZeroHessianGivesRtnWithFallbackNeverNaN) {
+  const linalg::Context ctx;
+  Workspace ws;
   const int64_t rows = 8, cols = 48;
   const std::vector<float> h(static_cast<size_t>(cols * cols), 0.0f);
   const auto w = randn(static_cast<size_t>(rows * cols), 12, "w");
-  const auto r = gptq_quantize(w.data(), rows, cols, h.data(), cols, GptqConfig{}, "m");
+  const auto r = gptq_quantize(ctx, ws, w.data(), rows, cols, h.data(), cols, GptqConfig{}, "m");
   EXPECT_TRUE(r.fallback);
   const auto rtn = nvfp4::quantize_rtn(w.data(), rows, cols);
   EXPECT_EQ(r.q.codes, rtn.codes);
@@ -144,50 +169,80 @@ TEST(GptqProperties, ZeroHessianGivesRtnWithFallbackNeverNaN) {
 }
 
 TEST(GptqProperties, DescActKeepsGroupIndexAndOneScalePerBlock) {
+  const linalg::Context ctx;
+  Workspace ws;
   const int64_t rows = 32, cols = 128;
   const auto h = correlated_hessian(cols, 300, 12, 13);
   const auto w = randn(static_cast<size_t>(rows * cols), 13, "w", 0.1);
   GptqConfig cfg;
   cfg.desc_act = true;
-  const auto r = gptq_quantize(w.data(), rows, cols, h.data(), cols, cfg, "m");
-  for (int64_t i = 0; i < cols; ++i) ASSERT_EQ(r.g_idx[i], i / 16);
+  const auto r = gptq_quantize(ctx, ws, w.data(), rows, cols, h.data(), cols, cfg, "m");
+  const auto g_idx = nvfp4::g_idx(cols);
+  for (int64_t i = 0; i < cols; ++i) ASSERT_EQ(g_idx[i], i / 16);
   // Static scales from W (no dead columns here), in the original column order.
   EXPECT_EQ(r.q.block_scales, nvfp4::quantize_rtn(w.data(), rows, cols).block_scales);
   // Every value is e2m1(code) · fp8(its block's scale) · scale_2: one scale for each block's 16 values.
-  for (int64_t row = 0; row < rows; ++row)
-    for (int64_t i = 0; i < cols; ++i) {
-      const float eff = numeric::e4m3_to_f32(r.q.block_scales[row * (cols / 16) + i / 16]) * r.q.scale_2;
-      ASSERT_EQ(r.q.dequant[row * cols + i], numeric::e2m1_decode(r.q.codes[row * cols + i]) * eff + 0.0f);
-    }
+  EXPECT_EQ(values_not_from_codes_and_scales(r.q), 0u);
 }
 
+// A supplied scale_2 (as from a partner module with a larger amax) is the one the block scales and values are
+// made with: every block-scale byte is fp8(block_amax / (6·supplied)) of W and every value e2m1(code) ·
+// fp8(scale) · supplied, so bytes and values differ from those with the module's own scale_2. The factor is 3,
+// not 2: an FP8 scale halves exactly, so doubling scale_2 would leave every fp8(scale) · scale_2, and every
+// value, unchanged. Static block scales on a correlated Hessian; dynamic ones on the identity, where GPTQ feeds
+// no error forward, so each block keeps W's amax.
 TEST(GptqProperties, SuppliedScale2IsUsed) {
-  const int64_t rows = 8, cols = 32;
-  const auto h = identity(cols);
+  const linalg::Context ctx;
+  Workspace ws;
+  const int64_t rows = 16, cols = 64;
   const auto w = randn(static_cast<size_t>(rows * cols), 14, "w");
-  GptqConfig cfg;
-  cfg.scale_2 = 0.01f;
-  EXPECT_EQ(gptq_quantize(w.data(), rows, cols, h.data(), cols, cfg, "m").q.scale_2, 0.01f);
+  float amax = 0;
+  for (float v : w) amax = std::max(amax, std::fabs(v));
+  const float own = amax / 2688.0f, supplied = 3.0f * own;
+  for (const auto mode : {BlockScales::Static, BlockScales::Dynamic}) {
+    const auto h = mode == BlockScales::Static ? correlated_hessian(cols, 256, 8, 14) : identity(cols);
+    GptqConfig cfg;
+    cfg.block_scales = mode;
+    const auto base = gptq_quantize(ctx, ws, w.data(), rows, cols, h.data(), cols, cfg, "m");
+    cfg.scale_2 = supplied;
+    const auto r = gptq_quantize(ctx, ws, w.data(), rows, cols, h.data(), cols, cfg, "m");
+    EXPECT_EQ(base.q.scale_2, own);
+    EXPECT_EQ(r.q.scale_2, supplied);
+    size_t bad_scale = 0;
+    for (int64_t row = 0; row < rows; ++row)
+      for (int64_t b = 0; b < cols / 16; ++b) {
+        float bmax = 0;
+        for (int64_t k = 0; k < 16; ++k) bmax = std::max(bmax, std::fabs(w[row * cols + b * 16 + k]));
+        bad_scale += r.q.block_scales[row * (cols / 16) + b] != numeric::f32_to_e4m3(bmax / (6.0f * supplied));
+      }
+    EXPECT_EQ(bad_scale, 0u);
+    EXPECT_EQ(values_not_from_codes_and_scales(r.q), 0u);
+    EXPECT_NE(r.q.block_scales, base.q.block_scales);
+    EXPECT_NE(r.q.dequant, base.q.dequant);
+  }
 }
 
 TEST(GptqProperties, BadInputNamesTheModule) {
+  const linalg::Context ctx;
+  Workspace ws;
   const auto h = identity(32);
   auto w = randn(8 * 32, 15, "w");
-  test::expect_error([&] { gptq_quantize(w.data(), 8, 24, h.data(), 24, GptqConfig{}, "layers.3.o_proj"); },
+  test::expect_error([&] { gptq_quantize(ctx, ws, w.data(), 8, 24, h.data(), 24, GptqConfig{}, "layers.3.o_proj"); },
                      {"layers.3.o_proj", "multiple of 16"});
   w[40] = NAN;
-  test::expect_error([&] { gptq_quantize(w.data(), 8, 32, h.data(), 32, GptqConfig{}, "layers.3.o_proj"); },
+  test::expect_error([&] { gptq_quantize(ctx, ws, w.data(), 8, 32, h.data(), 32, GptqConfig{}, "layers.3.o_proj"); },
                      {"layers.3.o_proj", "non-finite weight", "[1, 8]"});
   w[40] = 0;
   auto bad_h = h;
   bad_h[33] = INFINITY;
-  test::expect_error([&] { gptq_quantize(w.data(), 8, 32, bad_h.data(), 32, GptqConfig{}, "layers.3.o_proj"); },
-                     {"layers.3.o_proj", "Hessian", "[1, 1]"});
-  test::expect_error([&] { gptq_quantize(w.data(), 8, 32, h.data(), 48, GptqConfig{}, "layers.3.o_proj"); },
+  test::expect_error(
+      [&] { gptq_quantize(ctx, ws, w.data(), 8, 32, bad_h.data(), 32, GptqConfig{}, "layers.3.o_proj"); },
+      {"layers.3.o_proj", "Hessian", "[1, 1]"});
+  test::expect_error([&] { gptq_quantize(ctx, ws, w.data(), 8, 32, h.data(), 48, GptqConfig{}, "layers.3.o_proj"); },
                      {"layers.3.o_proj", "32 input columns", "[48, 48]"});
   GptqConfig cfg;
   cfg.block_size = 100;
-  test::expect_error([&] { gptq_quantize(w.data(), 8, 32, h.data(), 32, cfg, "m"); }, {"block size 100"});
+  test::expect_error([&] { gptq_quantize(ctx, ws, w.data(), 8, 32, h.data(), 32, cfg, "m"); }, {"block size 100"});
 }
 
 }  // namespace

@@ -44,9 +44,15 @@ TEST(E2M1, NegativeValuesRoundingToZeroKeepTheSign) {
   EXPECT_EQ(e2m1_decode(9), -0.5f);
 }
 
-TEST(E2M1, RoundedMagnitudeMatchesTheCode) {
+TEST(E2M1, QuantizedValueIsTheDecodedCode) {
   for (float a = 0.0f; a < 8.0f; a += 0.03125f)
-    EXPECT_EQ(nvfp4::e2m1_round_magnitude(a), kE2M1Values[e2m1_encode(a)]) << a;
+    for (const float v : {a, -a}) {
+      float q = -1;
+      const uint8_t code = nvfp4::quantize_value(v, 1.0f, &q);
+      EXPECT_EQ(code, e2m1_encode(v)) << v;
+      EXPECT_EQ(q, e2m1_decode(code)) << v;
+      EXPECT_FALSE(std::signbit(q) && q == 0.0f) << v;
+    }
 }
 
 TEST(E2M1, QuantizeValueUsesATrueDivisionAndPositiveZero) {
@@ -73,7 +79,8 @@ TEST(FastExp, RelativeErrorBelow2e7AndClamped) {
   double worst = 0;
   for (double x = -87.0; x <= 88.0; x += 0.0137) {
     const double e = std::exp(x);
-    worst = std::max(worst, std::fabs(fast_exp(static_cast<float>(x)) - std::exp(static_cast<double>(static_cast<float>(x)))) / e);
+    worst = std::max(
+        worst, std::fabs(fast_exp(static_cast<float>(x)) - std::exp(static_cast<double>(static_cast<float>(x)))) / e);
   }
   EXPECT_LT(worst, 2e-7);
   EXPECT_EQ(fast_exp(0.0f), 1.0f);

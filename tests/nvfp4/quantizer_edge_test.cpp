@@ -45,7 +45,7 @@ TEST(Nvfp4Rtn, BlockAmaxEqualToTensorAmaxGivesScale448) {
 
 TEST(Nvfp4Rtn, BlockWhoseScaleUnderflowsHasZeroCodes) {
   std::vector<float> w(32, 0.0f);
-  w[0] = 1000.0f;                  // block 0 sets scale_2 = 1000/2688
+  w[0] = 1000.0f;                                                 // block 0 sets scale_2 = 1000/2688
   for (int i = 16; i < 32; ++i) w[i] = (i % 2 ? -1e-4f : 1e-4f);  // s = 1e-4/(6·0.372) ≈ 4.5e-5 < 2^-10
   const auto q = quantize_rtn(w.data(), 1, 32);
   EXPECT_EQ(q.block_scales[1], 0x00);
@@ -89,6 +89,15 @@ TEST(Nvfp4Rtn, SharedScale2IsUsed) {
   // s = 1 / (6 · 2/2688) = 224 exactly in FP8; eff = 224 · 2/2688 = 1/6; 1 / (1/6) = 6 -> code 7
   EXPECT_EQ(q.block_scales[0], numeric::f32_to_e4m3(224.0f));
   EXPECT_EQ(q.codes[0], 7);
+}
+
+TEST(Nvfp4Layout, GroupIndexIsTheBlockOfEachColumn) {
+  EXPECT_EQ(kGlobalScaleDivisor, 2688.0f);
+  const auto g = g_idx(48);
+  ASSERT_EQ(g.size(), 48u);
+  for (int64_t i = 0; i < 48; ++i) EXPECT_EQ(g[i], i < 16 ? 0 : i < 32 ? 1 : 2) << i;
+  EXPECT_EQ(block_index(15), 0);
+  EXPECT_EQ(block_index(16), 1);
 }
 
 TEST(Nvfp4Rtn, RejectsColumnsNotMultipleOf16AndNonFinite) {

@@ -1,0 +1,108 @@
+// The column loop of GPTQ (Frantar et al. 2022, Algorithm 1). For each lazy batch [i1, i2) of B columns:
+//
+//   for j in [i1, i2):
+//     Q[:, j] = quant(W[:, j])
+//     E[:, j] = (W[:, j] − Q[:, j]) / U[j, j]
+//     W[:, j+1:i2] −= E[:, j] · U[j, j+1:i2]
+//   W[:, i2:] −= E[:, i1:i2] · U[i1:i2, i2:]        (one GEMM)
+//
+// with U = Hinv, the upper Cholesky factor of H⁻¹. The layout that makes it fast: W is held transposed, so a
+// column is contiguous and each update inside the batch is an axpy; the batch is cut into sub-blocks of 16
+// columns (one NVFP4 block without act-order), with rank-1 updates only inside a sub-block, which then
+// updates the rest of its batch with one small GEMM; rows are independent inside a sub-block, so each thread
+// takes a range of them.
+#include "gptq/column_loop.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "linalg/parallel.hpp"
+#include "numeric/simd.hpp"
+#include "nvfp4/scale_rules.hpp"
+
+namespace fp4gptq::gptq {
+
+namespace {
+
+using nvfp4::kBlockSize;
+
+// Quantizes one column (n rows, each with its own effective scale) and returns Σ err² where
+// err = (w − q) / d is also written out for the error propagation.
+FP4GPTQ_SIMD_CLONES float quantize_column(const float* w, const float* eff, int64_t n, float d, uint8_t* codes,
+                                          float* q, float* err) {
+  float loss = 0.0f;
+  for (int64_t r = 0; r < n; ++r) {
+    codes[r] = nvfp4::quantize_value(w[r], eff[r], &q[r]);
+    const float e = (w[r] - q[r]) / d;
+    err[r] = e;
+    loss += e * e;
+  }
+  return loss;
+}
+
+// Dynamic block scales of the block [s1, s2) for rows [r0, r1), from its current, error-updated weights
+// (exact: the updates of every earlier column have reached it). Writes the scale bytes and eff[r].
+void dynamic_scales(const ColumnLoop& L, int64_t s1, int64_t s2, int64_t r0, int64_t r1, float* eff) {
+  const float* wt = L.wt;  // locals: the byte stores below could alias L's fields
+  const int64_t rows = L.rows, nb = L.n / kBlockSize, b = nvfp4::block_index(s1);
+  const float scale_2 = L.scale_2;
+  uint8_t* scales = L.scales;
+  for (int64_t r = r0; r < r1; ++r) {
+    float amax = 0;
+    for (int64_t j = s1; j < s2; ++j) amax = std::max(amax, std::fabs(wt[j * rows + r]));
+    const uint8_t sc = nvfp4::block_scale_code(amax, scale_2);
+    scales[r * nb + b] = sc;
+    eff[r] = nvfp4::effective_scale(sc, scale_2);
+  }
+}
+
+// The columns [s1, s2) of the batch starting at i1, for rows [r0, r1): quantize each column, then the rank-1
+// updates of the columns after it in the sub-block. Adds Σ err² to err_sq.
+void sub_block_rows(const linalg::Context& ctx, const ColumnLoop& L, int64_t i1, int64_t s1, int64_t s2, int64_t r0,
+                    int64_t r1, float* err, float* eff, double& err_sq) {
+  const int64_t rows = L.rows, n = L.n, nb = n / kBlockSize;
+  float* wt = L.wt;
+  const float* u = L.u;
+  if (!L.static_scales) dynamic_scales(L, s1, s2, r0, r1, eff);
+  for (int64_t i = s1; i < s2; ++i) {
+    if (L.static_scales) {
+      const int64_t g = nvfp4::block_index(L.perm[i]);
+      const uint8_t* scales = L.scales;
+      const float scale_2 = L.scale_2;
+      for (int64_t r = r0; r < r1; ++r) eff[r] = nvfp4::effective_scale(scales[r * nb + g], scale_2);
+    }
+    float* e = &err[(i - i1) * rows];
+    err_sq += quantize_column(&wt[i * rows + r0], eff + r0, r1 - r0, u[i * n + i], L.codes_t + i * rows + r0,
+                              L.values_t + i * rows + r0, e + r0);
+    for (int64_t j = i + 1; j < s2; ++j) ctx.axpy(r1 - r0, -u[i * n + j], e + r0, &wt[j * rows + r0]);
+  }
+}
+
+}  // namespace
+
+double run_column_loop(const linalg::Context& ctx, const ColumnLoop& L, std::vector<float>& err,
+                       std::vector<float>& eff) {
+  const int64_t rows = L.rows, n = L.n, bs = L.block_size;
+  err.resize(static_cast<size_t>(bs * rows));
+  eff.resize(static_cast<size_t>(rows));
+  std::vector<double> err_sq(static_cast<size_t>(ctx.threads()), 0.0);  // per row range, summed in order
+  for (int64_t i1 = 0; i1 < n; i1 += bs) {
+    const int64_t i2 = std::min(i1 + bs, n);
+    for (int64_t s1 = i1; s1 < i2; s1 += kBlockSize) {
+      const int64_t s2 = std::min(s1 + kBlockSize, i2);
+      linalg::parallel_ranges(ctx, rows, 256, [&](int64_t r0, int64_t r1, int64_t t) {
+        sub_block_rows(ctx, L, i1, s1, s2, r0, r1, err.data(), eff.data(), err_sq[t]);
+      });
+      // W[:, s2:i2] −= E[:, s1:s2] · U[s1:s2, s2:i2]   (transposed)
+      ctx.sgemm(true, false, i2 - s2, rows, s2 - s1, -1.0f, &L.u[s1 * n + s2], n, &err[(s1 - i1) * rows], rows, 1.0f,
+                &L.wt[s2 * rows], rows);
+    }
+    // The lazy-batch update: W[:, i2:] −= E[:, i1:i2] · U[i1:i2, i2:]   (transposed)
+    ctx.sgemm(true, false, n - i2, rows, i2 - i1, -1.0f, &L.u[i1 * n + i2], n, err.data(), rows, 1.0f, &L.wt[i2 * rows],
+              rows);
+  }
+  return std::accumulate(err_sq.begin(), err_sq.end(), 0.0);
+}
+
+}  // namespace fp4gptq::gptq

@@ -1,0 +1,55 @@
+#pragma once
+// The output errors GPTQ reports per module (docs/DESIGN.md §5): rel_err = tr(ΔW H ΔWᵀ) / tr(W H Wᵀ), comparable
+// across modules, for GPTQ and for round-to-nearest on the same H and scale_2, so that every module shows
+// what GPTQ gained.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "gptq/result.hpp"
+#include "linalg/context.hpp"
+
+namespace fp4gptq::gptq {
+
+// tr(A H Aᵀ) for A [rows, cols] and H [cols, cols] by a GEMM (the reference definition; used by tests and
+// for the fallback path).
+double quadratic_form_trace(const linalg::Context& ctx, const float* a, int64_t rows, int64_t cols, const float* h);
+
+// Round-to-nearest of w on scale_2 as a GPTQ result: fallback set, `why` as its note, rel_err = rtn_rel_err
+// on H (0 when tr(W H Wᵀ) is 0). What a module gets when GPTQ cannot or must not run.
+GptqResult rtn_result(const linalg::Context& ctx, const float* w, int64_t rows, int64_t cols, const float* h,
+                      float scale_2, const std::string& name, const std::string& why);
+
+// The output errors of one GPTQ solve, without a product by H. With Hd + λI = R Rᵀ (Hd: H with 1 on the
+// dead diagonals, in processing order), tr(A H Aᵀ) = ‖A R‖² − λ‖A‖² − ‖A[:, dead]‖²: W's form (W is 0 at dead
+// columns) and RTN's come from one triangular product of the stacked [W; ΔW_rtn], taken while R is at hand.
+// GPTQ's own needs no product: ΔW = E·U (E the scaled errors, U = R⁻¹), so ΔW (Hd + λI) ΔWᵀ = E Eᵀ and
+// tr(ΔW H ΔWᵀ) = ‖E‖² − λ‖ΔW‖² (ΔW is 0 at dead columns).
+class OutputErrors {
+ public:
+  // w: the original weight, wm: the same with dead columns zeroed (both [rows, cols], original column order;
+  // wm, dead and perm must outlive this). dw_rtn: scratch for RTN's ΔW. When not enabled nothing is computed
+  // and both errors stay 0.
+  OutputErrors(bool enabled, const float* w, const float* wm, int64_t rows, int64_t cols, float scale_2,
+               const std::vector<uint8_t>& dead, const std::vector<int64_t>& perm, std::vector<float>& dw_rtn);
+
+  // W's and RTN's forms with the upper factor R [cols, cols] of one damping attempt (the last one taken
+  // counts). stacked: scratch, grown to 2·rows·cols floats.
+  void take_forms(const linalg::Context& ctx, const float* r, std::vector<float>& stacked);
+
+  // Sets res.rel_err and res.rtn_rel_err; res.q.dequant is GPTQ's result, err_sq its Σ err², lambda the
+  // damping that worked.
+  void finish(double err_sq, double lambda, GptqResult& res) const;
+
+ private:
+  bool enabled_;
+  const float* wm_;
+  int64_t rows_, cols_;
+  const std::vector<uint8_t>& dead_;
+  const std::vector<int64_t>& perm_;
+  std::vector<float>& dw_rtn_;
+  bool any_dead_ = false;
+  double w_form_ = 0, rtn_form_ = 0;  // ‖W R‖², ‖ΔW_rtn R‖²
+};
+
+}  // namespace fp4gptq::gptq
