@@ -11,4 +11,10 @@ class Error : public std::runtime_error {
   explicit Error(const std::string& what) : std::runtime_error(what) {}
 };
 
+// A run stopped through its cancellation hook (QuantizeConfig::cancelled); nothing it was writing is left.
+class Cancelled : public Error {
+ public:
+  Cancelled() : Error("cancelled: the run was asked to stop; its partial output was removed") {}
+};
+
 }  // namespace fp4gptq

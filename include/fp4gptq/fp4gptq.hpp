@@ -11,6 +11,7 @@
 // own threads (cfg.threads): two models quantized at once in one process do not interfere.
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -59,9 +60,18 @@ struct QuantizeConfig {
   std::filesystem::path offload_dir;     // where offloaded activations go (default: the system temp directory)
   int64_t moe_min_tokens = -1;           // experts seeing fewer tokens fall back to RTN; -1: 10% of the expected share
   bool moe_calibrate_all = false;        // every token into every expert's Hessians (outputs keep the real routing)
+  bool allow_nonfinite = false;          // keep NaN/Inf in tensors copied unquantized (warned) instead of failing
   int threads = 0;                       // 0: all cores
   bool quiet = false;                    // no progress on stderr
   std::filesystem::path work_dir = ".";  // where the checkpoint is built before save_quantized
+  // Where the checkpoint is built instead (e.g. staging_dir_for(out)): locked while a run owns it; one left
+  // by a killed run is removed first, or with `resume` continued at its last finished decoder layer.
+  std::filesystem::path staging_dir;
+  bool resume = false;
+  // Polled during long work (from any of the run's threads, a few seconds apart at most); once it returns
+  // true, quantize() stops with fp4gptq::Cancelled and removes its staging directory. The library installs
+  // no signal handlers: a program does (the CLI sets a flag on SIGINT/SIGTERM that this reads).
+  std::function<bool()> cancelled;
 };
 
 using Example = std::vector<int32_t>;  // token ids of one calibration sample
@@ -80,9 +90,16 @@ std::vector<Example> load_examples(const std::filesystem::path& jsonl, int64_t v
 // "5GB" (10^9), "500MB", "2GiB" (2^30), "1000" (bytes); an error naming `what` on anything else.
 uint64_t parse_size(const std::string& text, const std::string& what);
 
-// Refuses an output path that exists as a file, or as a non-empty directory unless `overwrite`, or whose
-// parent does not exist: the checks save_quantized makes, for callers that want to fail before long work.
-void check_output_dir(const std::filesystem::path& out_dir, bool overwrite);
+// Refuses an output that is, contains or lies inside one of `inputs` (model directory, calibration file),
+// whatever `overwrite` says; an output that exists as a file; an existing non-empty directory unless
+// `overwrite` and fp4gptq wrote it (it carries the marker file .fp4gptq-output); a missing parent. These are
+// the checks save_quantized makes (with the model directory as input), for callers that want to fail
+// before long work. Paths are compared resolved: a trailing slash, ".." or a symlink changes nothing.
+void check_output_dir(const std::filesystem::path& out_dir, bool overwrite,
+                      const std::vector<std::filesystem::path>& inputs = {});
+
+// The staging directory beside an output: "<out_dir>.fp4gptq-staging".
+std::filesystem::path staging_dir_for(const std::filesystem::path& out_dir);
 
 class CausalLM {
  public:

@@ -113,6 +113,17 @@ void ActivationStore::load_raw(int64_t row0, int64_t rows, void* out) const {
     std::memcpy(out, &f32_[off], n * es);
 }
 
+void ActivationStore::store_raw(int64_t row0, int64_t rows, const void* in) {
+  const size_t off = static_cast<size_t>(row0 * width_), n = static_cast<size_t>(rows * width_);
+  const size_t es = numeric::dtype_size(dtype_);
+  if (on_disk())
+    io_all(true, fd_, const_cast<void*>(in), n * es, off * es);
+  else if (dtype_ == numeric::DType::BF16)
+    std::memcpy(&bf16_[off], in, n * es);
+  else
+    std::memcpy(&f32_[off], in, n * es);
+}
+
 void ActivationStore::load(int64_t row0, int64_t rows, float* out) const {
   const size_t off = static_cast<size_t>(row0 * width_), n = static_cast<size_t>(rows * width_);
   if (dtype_ == numeric::DType::F32) {

@@ -30,6 +30,7 @@ class ActivationStore {
   void load(int64_t row0, int64_t rows, float* out) const;
   // The rows in the store's own dtype (bf16 bit patterns or FP32), into out (rows · width elements).
   void load_raw(int64_t row0, int64_t rows, void* out) const;
+  void store_raw(int64_t row0, int64_t rows, const void* in);  // the inverse of load_raw
   void copy_from(const ActivationStore& other);  // same shape and dtype
 
   numeric::DType dtype() const { return dtype_; }

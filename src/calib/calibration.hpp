@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <filesystem>
 #include <optional>
+#include <string>
+#include <string_view>
 #include <vector>
 
 namespace fp4gptq::calib {
@@ -19,6 +21,12 @@ struct CalibrationSet {
   std::vector<int64_t> lines;  // 1-based line number of each sample
   int64_t tokens() const;
 };
+
+// One line's sample: nullopt for a blank line; `source` ("file:line") prefixes errors. The line is parsed within
+// kLineLimits (docs/DESIGN.md §6).
+std::optional<std::vector<int32_t>> parse_sample_line(std::string_view line, int64_t vocab_size,
+                                                      const std::string& source);
+inline constexpr uint64_t kMaxLineBytes = 256ull << 20;
 
 // Reads and validates every line: ids integers in [0, vocab_size), attention_mask (if any) of the same
 // length with 0/1 values, no sample empty after masking; an empty file is an error.

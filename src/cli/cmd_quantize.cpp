@@ -17,7 +17,7 @@ Subcommand add_quantize(CLI::App& app) {
   auto nsamples = std::make_shared<int64_t>(128), seqlen = std::make_shared<int64_t>(2048);
   auto seed = std::make_shared<int64_t>(-1);
   auto no_true_seq = std::make_shared<bool>(false), no_fuse = std::make_shared<bool>(false),
-       overwrite = std::make_shared<bool>(false);
+       overwrite = std::make_shared<bool>(false), resume = std::make_shared<bool>(false);
   cmd->add_option("--model", *model, "Hugging Face model directory (config.json + *.safetensors)")->required();
   cmd->add_option("--calib", *calib,
                   "Calibration JSONL: one {\"input_ids\": [...], \"attention_mask\": [...]?} per line")
@@ -61,19 +61,24 @@ Subcommand add_quantize(CLI::App& app) {
   add_dtype_option(cmd, "--hessian-dtype", c->hessian_dtype, {DType::Float32, DType::Float64},
                    "Hessian accumulation: f32 or f64");
   add_output_options(cmd, *c, *shard, *no_fuse);
-  cmd->add_flag("--overwrite", *overwrite, "Replace an existing output directory");
+  cmd->add_flag("--overwrite", *overwrite,
+                "Replace an existing output directory that fp4gptq wrote (never an input, nor a directory without "
+                "the .fp4gptq-output marker)");
+  cmd->add_flag("--resume", *resume,
+                "Continue a killed run to the same --out at its last finished decoder layer (refused if options or "
+                "inputs changed); without it, a killed run's leftovers are removed");
   cmd->add_option("--threads", c->threads, "Threads (0: all cores); results are identical for the same count")
       ->capture_default_str();
   return {cmd, [=] {
             const std::filesystem::path out_dir(*out);
-            check_output(out_dir, *overwrite);  // fail before the long work
             QuantizeConfig cfg = *c;
+            prepare_output(cfg, out_dir, *overwrite, {*model, *calib});  // fail before the long work
+            cfg.resume = *resume;
             cfg.max_shard_bytes = shard->empty() ? 0 : parse_size(*shard, "--max-shard-size");
             cfg.max_act_bytes = act_memory->empty() ? 0 : parse_size(*act_memory, "--max-act-memory");
             cfg.static_groups = *block_scales == "static";
             cfg.true_sequential = !*no_true_seq;
             cfg.fuse_scales = !*no_fuse;
-            cfg.work_dir = work_dir_for(out_dir);
             auto lm = CausalLM::from_pretrained(*model, cfg);
             const auto examples = load_examples(*calib, lm.vocab_size(), *nsamples, *seqlen,
                                                 *seed >= 0 ? std::optional<uint64_t>(*seed) : std::nullopt);

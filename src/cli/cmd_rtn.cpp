@@ -17,15 +17,16 @@ Subcommand add_rtn(CLI::App& app) {
   cmd->add_option("--out", *out, "Output directory (written under a temporary name, renamed when complete)")
       ->required();
   add_output_options(cmd, *c, *shard, *no_fuse);
-  cmd->add_flag("--overwrite", *overwrite, "Replace an existing output directory");
+  cmd->add_flag("--overwrite", *overwrite,
+                "Replace an existing output directory that fp4gptq wrote (never the input, nor a directory without "
+                "the .fp4gptq-output marker)");
   return {cmd, [=] {
             const std::filesystem::path out_dir(*out);
-            check_output(out_dir, *overwrite);
             QuantizeConfig cfg = *c;
+            prepare_output(cfg, out_dir, *overwrite, {*model});
             cfg.algorithm = Algorithm::RTN;
             cfg.max_shard_bytes = shard->empty() ? 0 : parse_size(*shard, "--max-shard-size");
             cfg.fuse_scales = !*no_fuse;
-            cfg.work_dir = work_dir_for(out_dir);
             auto lm = CausalLM::from_pretrained(*model, cfg);
             const auto r = lm.quantize();
             lm.save_quantized(out_dir, *overwrite);

@@ -1,13 +1,16 @@
 // fp4gptq: NVFP4 quantization of Hugging Face LLMs with GPTQ. Errors print one line naming the culprit and
-// exit with status 2.
+// exit with status 2; SIGINT/SIGTERM stop a run cleanly with status 130/143.
 #include <fmt/core.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
+#include <csignal>
 #include <vector>
 
 #include "cli/commands.hpp"
+#include "cli/signals.hpp"
+#include "fp4gptq/error.hpp"
 
 int main(int argc, char** argv) {
   CLI::App app{"fp4gptq: NVFP4 quantization of Hugging Face LLMs (GPTQ and round-to-nearest)"};
@@ -27,6 +30,10 @@ int main(int argc, char** argv) {
   try {
     for (const auto& c : commands)
       if (c.app->parsed()) c.run();
+  } catch (const fp4gptq::Cancelled& e) {
+    const int sig = fp4gptq::cli::stop_signal();
+    fmt::print(stderr, "stopped by {}: {}\n", sig == SIGINT ? "SIGINT" : "SIGTERM", e.what());
+    return 128 + (sig ? sig : SIGTERM);  // the shell's status for a death by that signal
   } catch (const std::exception& e) {
     fmt::print(stderr, "error: {}\n", e.what());
     return 2;

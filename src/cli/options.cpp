@@ -2,6 +2,8 @@
 
 #include <map>
 
+#include "cli/signals.hpp"
+
 namespace fp4gptq::cli {
 
 CLI::Option* add_dtype_option(CLI::App* cmd, const std::string& flag, DType& target,
@@ -23,19 +25,22 @@ void add_output_options(CLI::App* cmd, QuantizeConfig& cfg, std::string& shard, 
   cmd->add_option("--max-shard-size", shard, "Split the main file into shards of at most this size (e.g. 5GB)");
   cmd->add_flag("--no-fuse-scales", no_fuse, "Per-tensor scale_2 instead of one shared by q/k/v and by gate/up");
   cmd->add_option("--exclude", cfg.exclude, "Leave modules matching this regex unquantized (repeatable)");
+  cmd->add_flag("--allow-nonfinite", cfg.allow_nonfinite,
+                "Copy NaN/Inf values of tensors that are not quantized as they are (warned) instead of failing");
   cmd->add_flag("--quiet", cfg.quiet, "No progress on stderr");
 }
 
-void check_output(const std::filesystem::path& out_dir, bool overwrite) {
+void prepare_output(QuantizeConfig& cfg, const std::filesystem::path& out_dir, bool overwrite,
+                    const std::vector<std::filesystem::path>& inputs) {
   std::error_code ec;
   if (!overwrite && std::filesystem::is_directory(out_dir, ec) && !std::filesystem::is_empty(out_dir, ec))
     throw Error(out_dir.string() +
                 ": output directory already exists and is not empty (pass --overwrite to replace it)");
-  check_output_dir(out_dir, overwrite);
-}
-
-std::filesystem::path work_dir_for(const std::filesystem::path& out_dir) {
-  return std::filesystem::absolute(out_dir).parent_path();
+  check_output_dir(out_dir, overwrite, inputs);
+  cfg.staging_dir = staging_dir_for(out_dir);
+  cfg.work_dir = cfg.staging_dir.parent_path();
+  cfg.cancelled = stop_requested;
+  install_stop_handlers();
 }
 
 }  // namespace fp4gptq::cli

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <initializer_list>
 #include <string>
+#include <vector>
 
 #include "fp4gptq/fp4gptq.hpp"
 
@@ -18,11 +19,11 @@ CLI::Option* add_dtype_option(CLI::App* cmd, const std::string& flag, DType& tar
 // --exclude and --quiet: what quantize and rtn share.
 void add_output_options(CLI::App* cmd, QuantizeConfig& cfg, std::string& shard, bool& no_fuse);
 
-// Refuses, before any work, an output that check_output_dir would refuse; an existing non-empty directory
-// is named with the flag that replaces it.
-void check_output(const std::filesystem::path& out_dir, bool overwrite);
-
-// Where the checkpoint is built: beside the output, so the final rename stays on one filesystem.
-std::filesystem::path work_dir_for(const std::filesystem::path& out_dir);
+// Before any work: refuses an output that check_output_dir refuses (an existing non-empty directory is named
+// with the flag that replaces it), with `inputs` (model directory, calibration file) never touched; then
+// sets where the run stages (beside the output, so the final rename stays on one filesystem) and its
+// cancellation hook (SIGINT/SIGTERM, signals.hpp).
+void prepare_output(QuantizeConfig& cfg, const std::filesystem::path& out_dir, bool overwrite,
+                    const std::vector<std::filesystem::path>& inputs);
 
 }  // namespace fp4gptq::cli

@@ -88,6 +88,7 @@ double run_column_loop(const linalg::Context& ctx, const ColumnLoop& L, std::vec
   eff.resize(static_cast<size_t>(rows));
   std::vector<double> err_sq(static_cast<size_t>(ctx.threads()), 0.0);  // per row range, summed in order
   for (int64_t i1 = 0; i1 < n; i1 += bs) {
+    ctx.check_cancelled();
     const int64_t i2 = std::min(i1 + bs, n);
     for (int64_t s1 = i1; s1 < i2; s1 += kBlockSize) {
       const int64_t s2 = std::min(s1 + kBlockSize, i2);

@@ -3,6 +3,8 @@
 #include <cctype>
 #include <cstdio>
 
+#include <zlib.h>
+
 #include "fp4gptq/error.hpp"
 #include "io/json_file.hpp"
 
@@ -60,6 +62,7 @@ CheckpointWriter::CheckpointWriter(const fs::path& out_dir, bool overwrite, cons
     : CheckpointWriter(StagedDir(out_dir, overwrite), plan) {}
 
 CheckpointWriter::CheckpointWriter(StagedDir staging, const CheckpointPlan& plan) : staged_(std::move(staging)) {
+  for (const auto& s : plan.scale_tensors) scale_order_.push_back(s.name);
   // Greedy shard split in tensor order, as transformers' save_pretrained does.
   std::vector<std::vector<TensorSpec>> groups(1);
   uint64_t in_group = 0;
@@ -82,12 +85,54 @@ CheckpointWriter::CheckpointWriter(StagedDir staging, const CheckpointPlan& plan
       std::snprintf(name, sizeof name, "%s-%05zu-of-%05zu.safetensors", kModelFileBase, i + 1, n);
     for (const auto& s : groups[i]) shard_of_[s.name] = i;
     shard_names_.push_back(name);
-    shards_.push_back(std::make_unique<SafetensorsWriter>(staged_.path() / name, groups[i],
-                                                          std::map<std::string, std::string>{{"format", "pt"}}));
+    shards_.push_back(std::make_unique<SafetensorsWriter>(
+        staged_.path() / name, groups[i], std::map<std::string, std::string>{{"format", "pt"}}, /*keep=*/true));
   }
-  scales_ =
-      std::make_unique<SafetensorsWriter>(staged_.path() / (std::string(kModelFileBase) + "_scales.safetensors"),
-                                          plan.scale_tensors, std::map<std::string, std::string>{{"format", "pt"}});
+  scales_ = std::make_unique<SafetensorsWriter>(
+      staged_.path() / (std::string(kModelFileBase) + "_scales.safetensors"), plan.scale_tensors,
+      std::map<std::string, std::string>{{"format", "pt"}}, /*keep=*/true);
+}
+
+bool CheckpointWriter::resumed() const {
+  if (!staged_.resumed()) return false;
+  for (const auto& s : shards_)
+    if (!s->reused()) return false;
+  return scales_->reused();
+}
+
+SafetensorsWriter& CheckpointWriter::file_of(const std::string& name) const {
+  if (const auto it = shard_of_.find(name); it != shard_of_.end()) return *shards_[it->second];
+  if (scales_->has(name)) return *scales_;
+  throw Error("checkpoint: tensor '" + name + "' is not part of the output plan");
+}
+
+std::vector<std::string> CheckpointWriter::tensor_names() const {
+  std::vector<std::string> names = model_order_;
+  for (const auto& n : scale_order_) names.push_back(n);
+  return names;
+}
+
+void CheckpointWriter::mark_written(const std::vector<std::string>& names) {
+  for (const auto& n : names) file_of(n).mark_written(n);
+}
+
+void CheckpointWriter::sync() const {
+  for (const auto& s : shards_) s->sync();
+  scales_->sync();
+}
+
+uint32_t CheckpointWriter::checksum(const std::vector<std::string>& names) const {
+  uint32_t crc = 0;
+  for (const auto& n : names) crc = file_of(n).crc32(n, crc);
+  return crc;
+}
+
+uint32_t CheckpointWriter::layout_checksum() const {
+  uLong crc = 0;
+  auto add = [&](const std::string& t) { crc = ::crc32(crc, reinterpret_cast<const Bytef*>(t.data()), t.size()); };
+  for (const auto& s : shards_) add(s->path().filename().string() + s->header_text());
+  add(scales_->header_text());
+  return static_cast<uint32_t>(crc);
 }
 
 const TensorSpec& CheckpointWriter::model_spec(const std::string& name) const {
@@ -129,9 +174,9 @@ void CheckpointWriter::commit() {
   staged_.commit();
 }
 
-void CheckpointWriter::commit_to(const fs::path& out_dir, bool overwrite) {
+void CheckpointWriter::commit_to(const fs::path& out_dir, bool overwrite, const std::vector<fs::path>& inputs) {
   finish_files();
-  staged_.commit_to(out_dir, overwrite);
+  staged_.commit_to(out_dir, overwrite, inputs);
 }
 
 void CheckpointWriter::finish_files() {

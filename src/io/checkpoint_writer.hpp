@@ -41,20 +41,34 @@ class CheckpointWriter {
   std::string model_file_of(const std::string& name) const;
   size_t shard_count() const { return shards_.size(); }
 
+  // Resumable runs: when the staging directory was kept from a killed run, its files are reopened as they
+  // are (resumed()); every tensor (main and scales) by name; counts tensors as written; forces everything
+  // written so far to disk; CRC-32 of tensors' bytes on disk, in the order given; CRC-32 of all the headers.
+  bool resumed() const;
+  std::vector<std::string> tensor_names() const;
+  void mark_written(const std::vector<std::string>& names);
+  void sync() const;
+  uint32_t checksum(const std::vector<std::string>& names) const;
+  uint32_t layout_checksum() const;
+  const std::filesystem::path& staging_path() const { return staged_.path(); }
+  void keep_staging_on_failure(bool keep) { staged_.keep_on_failure(keep); }
+
   void write_json(const std::string& filename, const nlohmann::ordered_json& j) const;
   void copy_file(const std::filesystem::path& src) const;
   // Finishes every file (all tensors must be complete), writes the index and renames the directory.
   void commit();
-  void commit_to(const std::filesystem::path& out_dir, bool overwrite);
+  void commit_to(const std::filesystem::path& out_dir, bool overwrite,
+                 const std::vector<std::filesystem::path>& inputs = {});
 
  private:
   void finish_files();
+  SafetensorsWriter& file_of(const std::string& name) const;
   StagedDir staged_;
   std::vector<std::unique_ptr<SafetensorsWriter>> shards_;
   std::vector<std::string> shard_names_;
   std::unordered_map<std::string, size_t> shard_of_;
   std::unique_ptr<SafetensorsWriter> scales_;
-  std::vector<std::string> model_order_;
+  std::vector<std::string> model_order_, scale_order_;
   uint64_t total_bytes_ = 0;
 };
 

@@ -11,6 +11,24 @@ namespace fp4gptq::io {
 
 namespace fs = std::filesystem;
 
+std::map<std::string, std::vector<std::string>> parse_index(const nlohmann::json& j, const std::string& source) {
+  if (!j.is_object() || !j.contains("weight_map") || !j["weight_map"].is_object())
+    throw Error(source + ": missing object 'weight_map'");
+  std::map<std::string, std::vector<std::string>> by_file;
+  for (const auto& [name, file] : j["weight_map"].items()) {
+    if (!file.is_string()) throw Error(source + ": weight_map entry '" + name + "' is not a file name");
+    const auto& f = file.get_ref<const std::string&>();
+    if (f.empty() || fs::path(f).has_parent_path() || f == "." || f == "..")
+      throw Error(source + ": weight_map file '" + f + "' of '" + name + "' must be a file name inside the directory");
+    by_file[f].push_back(name);
+  }
+  return by_file;
+}
+
+std::map<std::string, std::vector<std::string>> read_index(const fs::path& index) {
+  return parse_index(read_json_unordered(index, kIndexLimits), index.string());
+}
+
 ModelDir::ModelDir(const fs::path& dir) : dir_(dir) {
   if (!fs::is_directory(dir)) throw Error(dir.string() + ": not a directory (expected a Hugging Face model directory)");
   config_ = read_json(config_path());
@@ -18,19 +36,7 @@ ModelDir::ModelDir(const fs::path& dir) : dir_(dir) {
 
   const fs::path index = dir / "model.safetensors.index.json";
   if (fs::exists(index)) {
-    const auto j = read_json(index);
-    if (!j.is_object() || !j.contains("weight_map") || !j["weight_map"].is_object())
-      throw Error(index.string() + ": missing object 'weight_map'");
-    std::map<std::string, std::vector<std::string>> by_file;  // sorted by shard file name
-    for (const auto& [name, file] : j["weight_map"].items()) {
-      if (!file.is_string()) throw Error(index.string() + ": weight_map entry '" + name + "' is not a file name");
-      by_file[file.get<std::string>()].push_back(name);
-    }
-    for (const auto& [file, names] : by_file) {
-      if (fs::path(file).has_parent_path() || file.empty())
-        throw Error(index.string() + ": weight_map file '" + file + "' must be a file name inside the directory");
-      add_file(dir / file, &names);
-    }
+    for (const auto& [file, names] : read_index(index)) add_file(dir / file, &names);
   } else {
     std::vector<fs::path> found;
     for (const auto& e : fs::directory_iterator(dir))

@@ -3,6 +3,7 @@
 // model.safetensors.index.json or as one or more *.safetensors files. Tensors are looked up by name across
 // shards; their bytes come straight from the memory maps.
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -12,6 +13,11 @@
 #include "io/safetensors_reader.hpp"
 
 namespace fp4gptq::io {
+
+// model.safetensors.index.json's weight_map grouped by shard file (sorted by name), each with its tensor names;
+// `source` names the file in errors. Linear in the number of entries (a sorted map, not ordered_json).
+std::map<std::string, std::vector<std::string>> parse_index(const nlohmann::json& index, const std::string& source);
+std::map<std::string, std::vector<std::string>> read_index(const std::filesystem::path& index);
 
 struct TensorRef {
   const SafetensorsFile* file;

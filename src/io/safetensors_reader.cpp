@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "fp4gptq/error.hpp"
+#include "io/json_file.hpp"
 
 namespace fp4gptq::io {
 
@@ -72,27 +73,26 @@ TensorInfo parse_entry(const std::filesystem::path& file, const std::string& nam
 
 }  // namespace
 
-SafetensorsFile::SafetensorsFile(const std::filesystem::path& path) : map_(path) {
-  const uint64_t file_size = map_.size();
+SafetensorsHeader parse_safetensors_header(std::span<const std::byte> file, const std::filesystem::path& path) {
+  const uint64_t file_size = file.size();
   if (file_size < 8)
     fail(path,
          "file is " + std::to_string(file_size) + " bytes; a safetensors file starts with an 8-byte header length");
-  const uint64_t header_len = read_u64_le(map_.data());
+  const uint64_t header_len = read_u64_le(file.data());
   if (header_len > kMaxHeaderBytes)
     fail(path, "header length " + std::to_string(header_len) + " exceeds the 100 MB limit");
   if (header_len > file_size - 8)
     fail(path, "header length " + std::to_string(header_len) + " exceeds the file size " + std::to_string(file_size) +
                    " (file truncated?)");
-  data_start_ = 8 + header_len;
-  const uint64_t data_size = file_size - data_start_;
+  SafetensorsHeader out;
+  out.data_start = 8 + header_len;
+  const uint64_t data_size = file_size - out.data_start;
 
-  nlohmann::json header;
-  try {
-    const char* h = reinterpret_cast<const char*>(map_.data() + 8);
-    header = nlohmann::json::parse(h, h + header_len);
-  } catch (const nlohmann::json::exception& e) {
-    fail(path, std::string("header is not valid JSON: ") + e.what());
-  }
+  // {name: {dtype, shape, data_offsets}} and __metadata__ {key: value}: nothing nests deeper than 3.
+  constexpr JsonLimits kHeaderLimits{kMaxHeaderBytes, 8, 100'000'000, 1'000'000};
+  const auto header = parse_json_unordered(
+      std::string_view(reinterpret_cast<const char*>(file.data() + 8), header_len), path.string() + ": header",
+      kHeaderLimits);
   if (!header.is_object()) fail(path, "header is not a JSON object");
 
   for (const auto& [name, entry] : header.items()) {
@@ -100,23 +100,32 @@ SafetensorsFile::SafetensorsFile(const std::filesystem::path& path) : map_(path)
       if (!entry.is_object()) fail(path, "'__metadata__' must be an object of strings");
       for (const auto& [k, v] : entry.items()) {
         if (!v.is_string()) fail(path, "'__metadata__' value of '" + k + "' is not a string");
-        metadata_[k] = v.get<std::string>();
+        out.metadata[k] = v.get<std::string>();
       }
       continue;
     }
-    tensors_.push_back(parse_entry(path, name, entry, data_size));
+    out.tensors.push_back(parse_entry(path, name, entry, data_size));
   }
-  std::sort(tensors_.begin(), tensors_.end(), [](const TensorInfo& a, const TensorInfo& b) {
+  auto& t = out.tensors;
+  std::sort(t.begin(), t.end(), [](const TensorInfo& a, const TensorInfo& b) {
     return a.begin != b.begin ? a.begin < b.begin : a.end < b.end;
   });
-  for (size_t i = 1; i < tensors_.size(); ++i) {
-    const auto& prev = tensors_[i - 1];
-    const auto& cur = tensors_[i];
+  for (size_t i = 1; i < t.size(); ++i) {
+    const auto& prev = t[i - 1];
+    const auto& cur = t[i];
     if (cur.begin < prev.end)
       fail(path, "tensor '" + cur.name + "' data [" + std::to_string(cur.begin) + ", " + std::to_string(cur.end) +
                      ") overlaps tensor '" + prev.name + "' [" + std::to_string(prev.begin) + ", " +
                      std::to_string(prev.end) + ")");
   }
+  return out;
+}
+
+SafetensorsFile::SafetensorsFile(const std::filesystem::path& path) : map_(path) {
+  auto h = parse_safetensors_header({map_.data(), map_.size()}, path);
+  data_start_ = h.data_start;
+  tensors_ = std::move(h.tensors);
+  metadata_ = std::move(h.metadata);
   for (size_t i = 0; i < tensors_.size(); ++i) index_.emplace(tensors_[i].name, i);
 }
 

@@ -34,6 +34,16 @@ struct TensorInfo {
 
 constexpr uint64_t kMaxHeaderBytes = 100ull * 1000 * 1000;
 
+// A validated header: the tensors sorted by offset, the metadata, where the data area starts.
+struct SafetensorsHeader {
+  std::vector<TensorInfo> tensors;
+  std::map<std::string, std::string> metadata;
+  uint64_t data_start = 0;
+};
+
+// Validates the header of a whole safetensors file held in `file` (`path` names it in errors).
+SafetensorsHeader parse_safetensors_header(std::span<const std::byte> file, const std::filesystem::path& path);
+
 class SafetensorsFile {
  public:
   explicit SafetensorsFile(const std::filesystem::path& path);
@@ -45,6 +55,8 @@ class SafetensorsFile {
   const std::map<std::string, std::string>& metadata() const { return metadata_; }
 
   std::span<const std::byte> bytes(const TensorInfo& t) const;
+  std::span<const std::byte> header_bytes() const { return {map_.data(), data_start_}; }  // length + JSON
+  uint64_t file_size() const { return map_.size(); }
   // Converts a float tensor to FP32 (all of it, or `count` elements from element `first`).
   std::vector<float> read_f32(const TensorInfo& t) const;
   void read_f32(const TensorInfo& t, uint64_t first, uint64_t count, float* out) const;

@@ -2,9 +2,12 @@
 
 #include <fcntl.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <cstring>
+#include <vector>
 #include <nlohmann/json.hpp>
 
 #include "fp4gptq/error.hpp"
@@ -30,8 +33,8 @@ void pwrite_all(int fd, const void* data, uint64_t n, uint64_t offset, const std
 }  // namespace
 
 SafetensorsWriter::SafetensorsWriter(std::filesystem::path path, std::vector<TensorSpec> specs,
-                                     std::map<std::string, std::string> metadata)
-    : path_(std::move(path)), temp_path_(path_.string() + ".partial") {
+                                     std::map<std::string, std::string> metadata, bool keep)
+    : path_(std::move(path)), temp_path_(path_.string() + ".partial"), keep_(keep) {
   // Plan: tensors packed in the given order; the JSON header padded with spaces to a multiple of 8 bytes.
   nlohmann::ordered_json header = nlohmann::ordered_json::object();
   if (!metadata.empty()) header["__metadata__"] = metadata;
@@ -53,7 +56,9 @@ SafetensorsWriter::SafetensorsWriter(std::filesystem::path path, std::vector<Ten
   const uint64_t data_start = 8 + text.size();
   for (auto& [name, slot] : slots_) slot.offset += data_start;
 
-  fd_ = ::open(temp_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  header_text_ = text;
+  if (keep_ && reopen()) return;
+  fd_ = ::open(temp_path_.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd_ < 0) throw Error(temp_path_.string() + ": cannot create: " + std::strerror(errno));
   unsigned char len[8];
   for (int i = 0; i < 8; ++i) len[i] = static_cast<unsigned char>(text.size() >> (8 * i));
@@ -63,9 +68,54 @@ SafetensorsWriter::SafetensorsWriter(std::filesystem::path path, std::vector<Ten
     throw Error(temp_path_.string() + ": cannot size the file: " + std::strerror(errno));
 }
 
+bool SafetensorsWriter::reopen() {
+  std::error_code ec;
+  // A kill during the final renames may have left this file finished already: take it back.
+  if (!std::filesystem::exists(temp_path_, ec) && std::filesystem::exists(path_, ec))
+    std::filesystem::rename(path_, temp_path_, ec);
+  const int fd = ::open(temp_path_.c_str(), O_RDWR | O_CLOEXEC);
+  if (fd < 0) return false;
+  const uint64_t n = 8 + header_text_.size();
+  std::string head(n, '\0');
+  const bool same = ::pread(fd, head.data(), n, 0) == static_cast<ssize_t>(n) &&
+                    head.compare(8, std::string::npos, header_text_) == 0 &&
+                    static_cast<uint64_t>(::lseek(fd, 0, SEEK_END)) == n + data_bytes_;
+  if (!same) {
+    ::close(fd);
+    return false;
+  }
+  fd_ = fd;
+  reused_ = true;
+  return true;
+}
+
+void SafetensorsWriter::mark_written(const std::string& name) {
+  auto& s = slot(name);
+  s.written = s.spec.nbytes();
+}
+
+void SafetensorsWriter::sync() const {
+  if (fd_ >= 0 && ::fdatasync(fd_) != 0)
+    throw Error(temp_path_.string() + ": cannot flush to disk: " + std::strerror(errno));
+}
+
+uint32_t SafetensorsWriter::crc32(const std::string& name, uint32_t crc) const {
+  const auto it = slots_.find(name);
+  if (it == slots_.end()) throw Error(path_.string() + ": tensor '" + name + "' is not in the planned header");
+  std::vector<unsigned char> buf(1 << 20);
+  for (uint64_t done = 0, n = it->second.spec.nbytes(); done < n;) {
+    const uint64_t c = std::min<uint64_t>(buf.size(), n - done);
+    const ssize_t r = ::pread(fd_, buf.data(), c, static_cast<off_t>(it->second.offset + done));
+    if (r <= 0) throw Error(temp_path_.string() + ": cannot read back tensor '" + name + "'");
+    crc = static_cast<uint32_t>(::crc32(crc, buf.data(), static_cast<uInt>(r)));
+    done += static_cast<uint64_t>(r);
+  }
+  return crc;
+}
+
 SafetensorsWriter::~SafetensorsWriter() {
   if (fd_ >= 0) ::close(fd_);
-  if (!finished_) ::unlink(temp_path_.c_str());
+  if (!finished_ && !keep_) ::unlink(temp_path_.c_str());
 }
 
 SafetensorsWriter::Slot& SafetensorsWriter::slot(const std::string& name) {

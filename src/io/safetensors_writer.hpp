@@ -2,7 +2,9 @@
 // Streaming safetensors writer. The header is planned up front from (name, dtype, shape) in the given order;
 // tensors are then written in any order, whole or in parts, at their offsets, so a model larger than RAM is
 // written one layer at a time. The file is built under "<path>.partial" and renamed by finish(); a writer
-// destroyed unfinished removes it, leaving nothing under the final name.
+// destroyed unfinished removes it, leaving nothing under the final name — unless it was opened with `keep`
+// (a resumable run): then an unfinished file stays, and a later writer with `keep` and the same plan opens
+// it again as it is (reused()), so the tensors an earlier process wrote need not be written again.
 #include <cstdint>
 #include <filesystem>
 #include <map>
@@ -24,7 +26,7 @@ struct TensorSpec {
 class SafetensorsWriter {
  public:
   SafetensorsWriter(std::filesystem::path path, std::vector<TensorSpec> specs,
-                    std::map<std::string, std::string> metadata = {});
+                    std::map<std::string, std::string> metadata = {}, bool keep = false);
   ~SafetensorsWriter();
   SafetensorsWriter(const SafetensorsWriter&) = delete;
   SafetensorsWriter& operator=(const SafetensorsWriter&) = delete;
@@ -37,6 +39,13 @@ class SafetensorsWriter {
   void write_part(const std::string& name, uint64_t offset, const void* data, uint64_t nbytes);
   // Checks every tensor was written completely, then renames the file to its final name.
   void finish();
+  // Resumable runs: the file held the planned header when opened (its tensors are as an earlier process left
+  // them); counts a tensor as written; forces the written bytes to disk; CRC-32 of a tensor's bytes on disk.
+  bool reused() const { return reused_; }
+  void mark_written(const std::string& name);
+  void sync() const;
+  uint32_t crc32(const std::string& name, uint32_t crc = 0) const;
+  const std::string& header_text() const { return header_text_; }
   uint64_t data_bytes() const { return data_bytes_; }
   const std::filesystem::path& path() const { return path_; }
 
@@ -48,9 +57,12 @@ class SafetensorsWriter {
   };
   Slot& slot(const std::string& name);
 
+  bool reopen();  // opens an existing file that holds exactly the planned header
+
   std::filesystem::path path_, temp_path_;
+  std::string header_text_;
   int fd_ = -1;
-  bool finished_ = false;
+  bool finished_ = false, keep_ = false, reused_ = false;
   uint64_t data_bytes_ = 0;
   std::vector<std::string> order_;
   std::unordered_map<std::string, Slot> slots_;

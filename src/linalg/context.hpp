@@ -4,7 +4,10 @@
 // one process do not interfere (the results never depend on the thread count of a BLAS call); a
 // parallel_tasks worker runs with a one-thread copy.
 #include <cstdint>
+#include <functional>
+#include <memory>
 
+#include "fp4gptq/error.hpp"
 #include "linalg/backend.hpp"
 
 namespace fp4gptq::linalg {
@@ -16,7 +19,21 @@ class Context {
 
   int threads() const { return threads_; }
   const Backend& backend() const { return *backend_; }
-  Context with_threads(int n) const { return Context(n, *backend_); }
+  Context with_threads(int n) const {
+    Context c(n, *backend_);
+    c.cancel_ = cancel_;
+    return c;
+  }
+
+  // Cancellation: `cancelled` (e.g. reading a flag a signal handler sets) is polled by long work at points a
+  // few seconds apart at most, from any of the run's threads; once it returns true, check_cancelled() throws
+  // fp4gptq::Cancelled. Copies of the context (with_threads) share the hook.
+  void set_cancel_hook(std::function<bool()> cancelled) {
+    cancel_ = cancelled ? std::make_shared<const std::function<bool()>>(std::move(cancelled)) : nullptr;
+  }
+  void check_cancelled() const {
+    if (cancel_ && (*cancel_)()) throw Cancelled();
+  }
 
   // The backend's operations (backend.hpp) with this context's thread count.
   void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
@@ -53,6 +70,7 @@ class Context {
  private:
   int threads_;
   const Backend* backend_;
+  std::shared_ptr<const std::function<bool()>> cancel_;
 };
 
 }  // namespace fp4gptq::linalg

@@ -33,10 +33,14 @@ class Fields {
     return positive_int_value(f, j_[f]);
   }
   int64_t positive_int(const std::string& f, int64_t def) const { return has(f) ? positive_int_value(f, j_[f]) : def; }
+  // Every count and size is below 2^31, so the products the planner forms (heads · head_dim, 2 · intermediate)
+  // cannot overflow int64.
   int64_t positive_int_value(const std::string& f, const nlohmann::ordered_json& v) const {
-    if (!v.is_number_integer() || v.get<int64_t>() <= 0) fail(f, "must be a positive integer, got " + v.dump());
+    if (!v.is_number_integer() || v.get<int64_t>() <= 0 || v.get<int64_t>() > kMaxDim)
+      fail(f, "must be a positive integer below 2^31, got " + v.dump());
     return v.get<int64_t>();
   }
+  static constexpr int64_t kMaxDim = (int64_t{1} << 31) - 1;
   double positive_number(const std::string& f, double def) const {
     if (!has(f)) return def;
     const auto& v = j_[f];

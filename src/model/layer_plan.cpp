@@ -164,9 +164,51 @@ ExpertLayout detect_expert_layout(const io::ModelDir& dir) {
   return ExpertLayout::PerExpert;
 }
 
+namespace {
+
+// Expert index of "model.layers.<l>.mlp.experts.<e>.…", or -1.
+int64_t expert_of(const std::string& name) {
+  static const std::string tag = ".mlp.experts.";
+  const size_t at = name.find(tag);
+  if (at == std::string::npos) return -1;
+  const char* b = name.data() + at + tag.size();
+  const char* e = name.data() + name.size();
+  int64_t v = -1;
+  const auto [p, ec] = std::from_chars(b, e, v);
+  return ec != std::errc() || p == b || p == e || *p != '.' ? -1 : v;
+}
+
+// The plan holds an entry per layer and per expert, so the counts config.json gives are checked against the
+// tensors present before anything is sized by them: a config claiming 10^9 layers fails here, at once.
+void check_counts(const ModelConfig& c, const io::ModelDir& dir, ExpertLayout layout) {
+  int64_t layers = 0, experts = 0;
+  for (const auto& name : dir.tensor_names()) {
+    layers = std::max(layers, layer_of(name) + 1);
+    if (layout == ExpertLayout::Fused && name.ends_with(".mlp.experts.gate_up_proj")) {
+      const auto& shape = dir.tensor(name).info->shape;
+      if (!shape.empty()) experts = std::max(experts, shape[0]);
+    } else {
+      experts = std::max(experts, expert_of(name) + 1);
+    }
+  }
+  const std::string config = dir.config_path().string();
+  if (c.num_hidden_layers > layers)
+    throw Error(config + ": field 'num_hidden_layers' is " + std::to_string(c.num_hidden_layers) +
+                " but the checkpoint holds tensors of " + std::to_string(layers) + " decoder layers (model.layers.<i>.*)");
+  bool sparse = false;
+  for (int64_t i = 0; i < c.num_hidden_layers && !sparse; ++i) sparse = c.is_sparse_layer(i);
+  if (sparse && c.num_experts > experts)
+    throw Error(config + ": field 'num_experts' is " + std::to_string(c.num_experts) +
+                " but the checkpoint holds tensors of " + std::to_string(experts) + " experts (mlp.experts.<e>.*)");
+}
+
+}  // namespace
+
 ModelPlan plan_model(const io::ModelDir& dir, const ModuleFilter& exclude) {
-  auto plan =
-      make_plan(ModelConfig::parse(dir.config(), dir.config_path().string()), exclude, detect_expert_layout(dir));
+  const auto config = ModelConfig::parse(dir.config(), dir.config_path().string());
+  const auto layout = detect_expert_layout(dir);
+  check_counts(config, dir, layout);
+  auto plan = make_plan(config, exclude, layout);
   plan.check(dir);
   return plan;
 }

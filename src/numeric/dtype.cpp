@@ -1,6 +1,9 @@
 #include "numeric/dtype.hpp"
 
+#include <algorithm>
 #include <array>
+#include <cstddef>
+#include <cstdint>
 #include <cmath>
 #include <cstring>
 
@@ -52,22 +55,39 @@ std::string known_dtype_names() {
   return out;
 }
 
+namespace {
+
+// `convert(aligned_src, dst, count)` over src in chunks copied to an aligned buffer when src is not aligned for
+// T: tensor data sits wherever the safetensors header ends, and an odd header length misaligns every element.
+template <typename T, typename F>
+void convert_aligned(const void* src, float* dst, size_t n, F&& convert) {
+  if (reinterpret_cast<uintptr_t>(src) % alignof(T) == 0) return convert(static_cast<const T*>(src), dst, n);
+  constexpr size_t kChunk = 4096;
+  T buf[kChunk];
+  const auto* s = static_cast<const std::byte*>(src);
+  for (size_t i = 0; i < n; i += kChunk) {
+    const size_t c = std::min(kChunk, n - i);
+    std::memcpy(buf, s + i * sizeof(T), c * sizeof(T));
+    convert(buf, dst + i, c);
+  }
+}
+
+}  // namespace
+
 void to_f32(DType t, const void* src, float* dst, size_t n) {
   switch (t) {
     case DType::F32:
       std::memcpy(dst, src, n * 4);
       return;
     case DType::F16:
-      f16_to_f32(static_cast<const uint16_t*>(src), dst, n);
-      return;
+      return convert_aligned<uint16_t>(src, dst, n, [](const uint16_t* s, float* d, size_t c) { f16_to_f32(s, d, c); });
     case DType::BF16:
-      bf16_to_f32(static_cast<const uint16_t*>(src), dst, n);
-      return;
-    case DType::F64: {
-      const auto* s = static_cast<const double*>(src);
-      for (size_t i = 0; i < n; ++i) dst[i] = static_cast<float>(s[i]);
-      return;
-    }
+      return convert_aligned<uint16_t>(src, dst, n,
+                                       [](const uint16_t* s, float* d, size_t c) { bf16_to_f32(s, d, c); });
+    case DType::F64:
+      return convert_aligned<double>(src, dst, n, [](const double* s, float* d, size_t c) {
+        for (size_t i = 0; i < c; ++i) d[i] = static_cast<float>(s[i]);
+      });
     case DType::F8_E4M3: {
       const auto* s = static_cast<const uint8_t*>(src);
       for (size_t i = 0; i < n; ++i) dst[i] = e4m3_to_f32(s[i]);

@@ -59,6 +59,7 @@ pipeline::QuantizeOptions options_of(const QuantizeConfig& c) {
   o.true_sequential = c.true_sequential;
   o.fuse_scales = c.fuse_scales;
   o.quiet = c.quiet;
+  o.allow_nonfinite = c.allow_nonfinite;
   o.moe_min_tokens = c.moe_min_tokens;
   o.max_act_bytes = c.max_act_bytes;
   o.offload_dir = c.offload_dir;
@@ -95,7 +96,9 @@ struct CausalLM::Impl {
         options(options_of(config)),
         ctx(config.threads),
         src(dir),
-        plan(model::plan_model(src, model::ModuleFilter(config.exclude))) {}
+        plan(model::plan_model(src, model::ModuleFilter(config.exclude))) {
+    ctx.set_cancel_hook(config.cancelled);
+  }
 };
 
 std::vector<Example> load_examples(const std::filesystem::path& jsonl, int64_t vocab_size, int64_t nsamples,
@@ -105,9 +108,12 @@ std::vector<Example> load_examples(const std::filesystem::path& jsonl, int64_t v
 
 uint64_t parse_size(const std::string& text, const std::string& what) { return io::parse_size(text, what); }
 
-void check_output_dir(const std::filesystem::path& out_dir, bool overwrite) {
-  io::check_output_dir(out_dir, overwrite);
+void check_output_dir(const std::filesystem::path& out_dir, bool overwrite,
+                      const std::vector<std::filesystem::path>& inputs) {
+  io::check_output_dir(out_dir, overwrite, inputs);
 }
+
+std::filesystem::path staging_dir_for(const std::filesystem::path& out_dir) { return io::staging_path_for(out_dir); }
 
 CausalLM::CausalLM(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 CausalLM::CausalLM(CausalLM&&) noexcept = default;
@@ -124,8 +130,10 @@ QuantizeReport CausalLM::quantize(const std::vector<Example>& examples) {
   auto& m = *impl_;
   const bool gptq = m.config.algorithm == Algorithm::GPTQ;
   const auto set = gptq ? calibration_of(examples, vocab_size()) : calib::CalibrationSet{};
+  m.out.reset();  // a second quantize() starts over
   m.out = std::make_unique<io::CheckpointWriter>(
-      io::StagedDir::scratch(m.config.work_dir),
+      m.config.staging_dir.empty() ? io::StagedDir::scratch(m.config.work_dir)
+                                   : io::StagedDir::at(m.config.staging_dir, m.config.resume),
       pipeline::make_checkpoint_plan(m.src, m.plan, m.options.dtype, m.config.max_shard_bytes,
                                      /*with_input_amax=*/gptq));
   const auto s = gptq ? pipeline::quantize_into(*m.out, m.src, m.plan, set, m.options, m.ctx)
@@ -136,7 +144,7 @@ QuantizeReport CausalLM::quantize(const std::vector<Example>& examples) {
 
 void CausalLM::save_quantized(const std::filesystem::path& out_dir, bool overwrite) {
   if (!impl_->out) throw Error("save_quantized: call quantize() first");
-  impl_->out->commit_to(out_dir, overwrite);
+  impl_->out->commit_to(out_dir, overwrite, {impl_->src.dir()});
   impl_->out.reset();
 }
 

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <set>
 
+#include <spdlog/spdlog.h>
+
 #include "fp4gptq/error.hpp"
 #include "numeric/finite.hpp"
 #include "nvfp4/scale_rules.hpp"
@@ -22,33 +24,51 @@ Error beyond_range(const std::string& what, DType dtype) {
                (dtype == DType::F16 ? " (a bfloat16 output keeps the range)" : ""));
 }
 
-// Casts `count` FP32 values to `dtype` and writes them at element `first` of tensor `name`; `where` prefixes
-// errors (the source file, when there is one).
+// NaN/Inf among `count` values at element `first` of tensor `name`: an error, or with `allow` a warning (once per
+// tensor, through `warned`). `where` prefixes messages (the source file, when there is one).
+void check_finite(const std::string& where, const std::string& name, const float* v, uint64_t first, uint64_t count,
+                  bool allow, bool* warned) {
+  const size_t i = numeric::first_non_finite(v, count);
+  if (i == count) return;
+  const std::string what = where + "tensor '" + name + "' has a non-finite value (" + std::to_string(v[i]) +
+                           ") at element " + std::to_string(first + i);
+  if (!allow) throw Error(what + (warned ? " (refused unless non-finite copies are allowed)" : ""));
+  if (!*warned) spdlog::warn("{}; copied as it is (non-finite values allowed)", what);
+  *warned = true;
+}
+
+// Casts `count` FP32 values to `dtype` and writes them at element `first` of tensor `name`.
 void write_f32_span(io::CheckpointWriter& out, const std::string& where, const std::string& name, const float* v,
                     uint64_t first, uint64_t count, DType dtype) {
-  if (const size_t i = numeric::first_non_finite(v, count); i < count)
-    throw Error(where + "tensor '" + name + "' has a non-finite value at element " + std::to_string(first + i));
   const size_t esize = numeric::dtype_size(dtype);
   std::vector<std::byte> buf(count * esize);
   if (numeric::from_f32(dtype, v, buf.data(), count) != 0) throw beyond_range(where + "tensor '" + name + "'", dtype);
   out.write_model_part(name, first * esize, buf.data(), buf.size());
 }
 
-// Casts a source tensor into the output in bounded chunks (so RAM does not grow with tensor size). A finite
-// value that overflows the output dtype, or a non-finite source value, is an error naming the tensor.
-void write_cast(io::CheckpointWriter& out, const io::TensorRef& src, DType dtype) {
+// Copies a source tensor into the output in bounded chunks (so RAM does not grow with tensor size), cast to
+// `dtype` where it is another float type. Every float value is checked, also when the bytes are copied as
+// they are; a finite value that overflows the output dtype is an error naming the tensor.
+void write_cast(io::CheckpointWriter& out, const io::TensorRef& src, DType dtype, bool allow_nonfinite) {
   const auto& info = *src.info;
-  if (!numeric::is_float(info.dtype) || info.dtype == dtype) {
-    const auto bytes = src.file->bytes(info);
+  const auto bytes = src.file->bytes(info);
+  if (!numeric::is_float(info.dtype)) {
     out.write_model_part(info.name, 0, bytes.data(), bytes.size());
     return;
   }
+  const std::string where = src.file->path().string() + ": ";
+  const size_t esize = numeric::dtype_size(info.dtype);
+  bool warned = false;
   std::vector<float> chunk(std::min<uint64_t>(info.numel(), kChunkElems));
   for (uint64_t first = 0; first < info.numel(); first += kChunkElems) {
     const uint64_t count = std::min<uint64_t>(kChunkElems, info.numel() - first);
     src.file->read_f32(info, first, count, chunk.data());
+    check_finite(where, info.name, chunk.data(), first, count, allow_nonfinite, &warned);
+    if (info.dtype == dtype)
+      out.write_model_part(info.name, first * esize, bytes.data() + first * esize, count * esize);
+    else
+      write_f32_span(out, where, info.name, chunk.data(), first, count, dtype);
     src.file->release(info, first, count);  // a 300 MB embedding never sits in RAM whole
-    write_f32_span(out, src.file->path().string() + ": ", info.name, chunk.data(), first, count, dtype);
   }
 }
 
@@ -94,9 +114,11 @@ void PseudoQuantizedCheckpoint::as_stored(const model::PlannedLinear& m, std::ve
 void PseudoQuantizedCheckpoint::write_module(const model::PlannedLinear& m, const nvfp4::QuantizedMatrix& q,
                                              float input_amax) {
   const auto n = static_cast<uint64_t>(m.out * m.in), at = m.offset();
-  for (uint64_t first = 0; first < n; first += kChunkElems)
-    write_f32_span(out_, "", m.tensor, q.dequant.data() + first, at + first, std::min<uint64_t>(kChunkElems, n - first),
-                   dtype_);
+  for (uint64_t first = 0; first < n; first += kChunkElems) {
+    const uint64_t count = std::min<uint64_t>(kChunkElems, n - first);
+    check_finite("", m.tensor, q.dequant.data() + first, at + first, count, false, nullptr);
+    write_f32_span(out_, "", m.tensor, q.dequant.data() + first, at + first, count, dtype_);
+  }
   written_.insert(m.tensor);
   const std::string& M = m.scale_module();
   out_.write_scale_part(M + ".per_block_scale", at / nvfp4::kBlockSize, q.block_scales.data(), q.block_scales.size());
@@ -112,7 +134,7 @@ void PseudoQuantizedCheckpoint::write_module(const model::PlannedLinear& m, cons
 
 void PseudoQuantizedCheckpoint::write_rest(const std::vector<std::string>& names) {
   for (const auto& name : names)
-    if (written_.insert(name).second) write_cast(out_, src_.tensor(name), dtype_);
+    if (written_.insert(name).second) write_cast(out_, src_.tensor(name), dtype_, allow_nonfinite_);
   for (const auto& name : names) src_.tensor(name).release();
 }
 

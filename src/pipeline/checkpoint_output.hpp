@@ -27,8 +27,10 @@ io::CheckpointPlan make_checkpoint_plan(const io::ModelDir& src, const model::Mo
 class PseudoQuantizedCheckpoint final : public OutputFormat {
  public:
   // Writes into `out`, made with make_checkpoint_plan for the same source, plan and dtype; the caller commits.
-  PseudoQuantizedCheckpoint(io::CheckpointWriter& out, const io::ModelDir& src, DType dtype, bool with_input_amax)
-      : out_(out), src_(src), dtype_(dtype), with_input_amax_(with_input_amax) {}
+  // A NaN/Inf in a tensor copied without quantization is an error unless `allow_nonfinite` (then a warning).
+  PseudoQuantizedCheckpoint(io::CheckpointWriter& out, const io::ModelDir& src, DType dtype, bool with_input_amax,
+                            bool allow_nonfinite = false)
+      : out_(out), src_(src), dtype_(dtype), with_input_amax_(with_input_amax), allow_nonfinite_(allow_nonfinite) {}
 
   void as_stored(const model::PlannedLinear& m, std::vector<float>& values) const override;
   void write_module(const model::PlannedLinear& m, const nvfp4::QuantizedMatrix& q, float input_amax) override;
@@ -39,7 +41,7 @@ class PseudoQuantizedCheckpoint final : public OutputFormat {
   io::CheckpointWriter& out_;
   const io::ModelDir& src_;
   DType dtype_;
-  bool with_input_amax_;
+  bool with_input_amax_, allow_nonfinite_;
   std::set<std::string> written_;  // tensors holding quantized modules
 };
 

@@ -54,6 +54,7 @@ class LayerActivations {
   void save_input();     // keeps the layer input aside (--no-true-sequential)...
   void restore_input();  // ...to run the layer again from it
   ActivationStore& act_store() { return act_; }
+  ActivationStore& residual() { return x_; }  // the next layer's input between layers (checkpointed to resume)
 
   // H = 2/N Σ x xᵀ of every row of `in` (of exactly its bf16 values for a bf16 store), timed as Hessian.
   InputStats hessian_of(const ActivationStore& in);
@@ -70,6 +71,7 @@ class LayerActivations {
     const auto t = Clock::now();
     std::vector<float> x, y;
     for (const auto& ch : chunks_) {
+      ctx_.check_cancelled();
       x.resize(static_cast<size_t>(ch.rows * in.width()));
       in.load(ch.row0, ch.rows, x.data());
       y.resize(static_cast<size_t>(ch.rows * width));

@@ -22,7 +22,8 @@ int64_t mlp_width(const model::LayerPlan& lp) {
 }  // namespace
 
 LayerLoop::LayerLoop(const linalg::Context& ctx, const Method& method, OutputFormat& out, const io::ModelDir& src,
-                     const model::ModelPlan& plan, const QuantizeOptions& o, const calib::CalibrationSet* calib)
+                     const model::ModelPlan& plan, const QuantizeOptions& o, const calib::CalibrationSet* calib,
+                     ResumeJournal* journal)
     : ctx_(ctx),
       method_(method),
       out_(out),
@@ -30,6 +31,7 @@ LayerLoop::LayerLoop(const linalg::Context& ctx, const Method& method, OutputFor
       plan_(plan),
       o_(o),
       calib_(calib),
+      journal_(journal),
       progress_(method.name(), static_cast<int64_t>(plan.layers.size()), o.quiet),
       report_(method),
       solver_(src, method, out, report_, progress_, o.fuse_scales) {
@@ -37,12 +39,19 @@ LayerLoop::LayerLoop(const linalg::Context& ctx, const Method& method, OutputFor
     if (!calib) throw Error(std::string(method.name()) + ": calibration samples are required");
     acts_.emplace(ctx, src, plan.config, *calib, o, progress_, split_);
   }
+  if (!acts_) journal_ = nullptr;  // only calibrated runs carry state across layers worth journaling
 }
 
 QuantizeSummary LayerLoop::run() {
   const auto start = Clock::now();
   const auto by_layer = tensors_by_layer(src_, static_cast<int64_t>(plan_.layers.size()));
+  const int64_t first = journal_ ? journal_->restore(report_, split_, acts_->residual()) : 0;
+  if (first > 0)
+    progress_.note(fmt::format("resuming: layers 1-{} of {} were finished by an earlier run", first,
+                               plan_.layers.size()));
   for (const auto& lp : plan_.layers) {
+    if (lp.index < first) continue;
+    ctx_.check_cancelled();
     progress_.layer_started(lp.index, lp.sparse ? "(MoE)" : "");
     if (acts_) {
       auto t = Clock::now();
@@ -58,6 +67,7 @@ QuantizeSummary LayerLoop::run() {
     const auto t = Clock::now();
     out_.write_rest(by_layer.layers[lp.index]);
     split_.io_s += since(t);
+    if (journal_) journal_->layer_done(lp.index, report_, split_, acts_->residual());
     progress_.layer_done(lp.index, fmt::format("{} modules quantized so far", report_.modules()));
   }
   auto t = Clock::now();
@@ -82,6 +92,7 @@ QuantizeSummary LayerLoop::run() {
   auto fields = method_.fields();
   fields.fuse_scales = o_.fuse_scales;
   out_.finish(fields, report_.json(src_.dir().string(), {s.samples, s.tokens, s.seconds, s.peak_rss, s.split}));
+  if (journal_) journal_->finish();
   return s;
 }
 

@@ -15,14 +15,17 @@
 #include "pipeline/module_solver.hpp"
 #include "pipeline/output_format.hpp"
 #include "pipeline/quantize.hpp"
+#include "pipeline/resume_journal.hpp"
 
 namespace fp4gptq::pipeline {
 
 class LayerLoop {
  public:
-  // `calib` is required by a calibrated method and ignored otherwise.
+  // `calib` is required by a calibrated method and ignored otherwise. With a `journal` (calibrated methods), a
+  // run continues after the layers an earlier, killed run finished and journals each layer it finishes.
   LayerLoop(const linalg::Context& ctx, const Method& method, OutputFormat& out, const io::ModelDir& src,
-            const model::ModelPlan& plan, const QuantizeOptions& options, const calib::CalibrationSet* calib);
+            const model::ModelPlan& plan, const QuantizeOptions& options, const calib::CalibrationSet* calib,
+            ResumeJournal* journal = nullptr);
 
   // Quantizes every layer, writes the whole checkpoint (finishing the output) and returns its summary.
   QuantizeSummary run();
@@ -43,6 +46,7 @@ class LayerLoop {
   const model::ModelPlan& plan_;
   const QuantizeOptions& o_;
   const calib::CalibrationSet* calib_;
+  ResumeJournal* journal_;
   Progress progress_;
   Report report_;
   TimeSplit split_;

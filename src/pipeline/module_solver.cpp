@@ -47,6 +47,7 @@ std::vector<SolvedModule> ModuleSolver::solve(const linalg::Context& ctx, gptq::
 
   std::vector<SolvedModule> out;
   for (size_t i = 0; i < mods.size(); ++i) {
+    ctx.check_cancelled();
     t = Clock::now();
     SolvedModule s{mods[i], method_.solve(ctx, ws, *mods[i], weights[i], scale_2[i], in), 0};
     out_.as_stored(*mods[i], s.r.q.dequant);  // what the checkpoint holds, and what the next inputs see

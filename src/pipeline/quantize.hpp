@@ -25,6 +25,7 @@ struct QuantizeOptions {
   model::Compute compute = model::Compute::BF16;    // matmuls: bf16 or FP32
   numeric::DType dtype = numeric::DType::F16;       // output tensors
   bool quiet = false;
+  bool allow_nonfinite = false;       // NaN/Inf in tensors copied without quantization: kept (warned), not an error
   int64_t chunk_tokens = 4096;        // tokens per forward chunk (whole sequences)
   uint64_t max_act_bytes = 0;         // activations in RAM past this go to files (0: no limit)
   std::filesystem::path offload_dir;  // where (default: the system temp directory)

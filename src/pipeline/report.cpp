@@ -45,4 +45,19 @@ nlohmann::ordered_json Report::json(const std::string& model_dir, const RunTotal
   return report;
 }
 
+nlohmann::ordered_json Report::state() const {
+  return {{"modules", rows_},
+          {"skipped", skipped_},
+          {"counts", {{"modules", modules_}, {"fallbacks", fallbacks_}, {"skipped", skipped_count_}}}};
+}
+
+void Report::restore(const nlohmann::ordered_json& state) {
+  rows_ = state.at("modules");
+  skipped_ = state.at("skipped");
+  const auto& c = state.at("counts");
+  modules_ = c.at("modules").get<int64_t>();
+  fallbacks_ = c.at("fallbacks").get<int64_t>();
+  skipped_count_ = c.at("skipped").get<int64_t>();
+}
+
 }  // namespace fp4gptq::pipeline

@@ -30,6 +30,9 @@ class Report {
   double mean(const std::string& stat) const;  // over the quantized modules, in report order
 
   nlohmann::ordered_json json(const std::string& model_dir, const RunTotals& totals) const;
+  // Everything added so far, and back (a resumed run continues the report of the run it resumes).
+  nlohmann::ordered_json state() const;
+  void restore(const nlohmann::ordered_json& state);
 
  private:
   const Method& method_;

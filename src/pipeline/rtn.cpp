@@ -30,6 +30,7 @@ QuantizeSummary run_rtn(const RtnOptions& r) {
   o.dtype = r.dtype;
   o.fuse_scales = r.fuse_scales;
   o.quiet = r.quiet;
+  o.allow_nonfinite = r.allow_nonfinite;
   io::CheckpointWriter out(r.out_dir, r.overwrite, make_checkpoint_plan(src, plan, r.dtype, r.max_shard_bytes, false));
   const auto s = rtn_into(out, src, plan, o);
   out.commit();

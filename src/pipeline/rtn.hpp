@@ -28,6 +28,7 @@ struct RtnOptions {
   bool overwrite = false;
   bool fuse_scales = true;  // q/k/v and gate/up share scale_2 (docs/DESIGN.md §4)
   bool quiet = false;
+  bool allow_nonfinite = false;  // keep NaN/Inf of copied tensors (warned)
   std::vector<std::string> exclude;
 };
 QuantizeSummary run_rtn(const RtnOptions& options);

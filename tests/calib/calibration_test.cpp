@@ -73,6 +73,23 @@ TEST(Calibration, BadInputNamesFileAndLine) {
   test::expect_error([&] { read_token_jsonl(d / "missing.jsonl", 512); }, {"missing.jsonl", "cannot open"});
 }
 
+TEST(Calibration, DeepNestingIsRefusedAndLongLinesRead) {
+  test::ScratchDir d;
+  // 300k nested arrays crashed the reader (stack overflow destroying the parsed value).
+  auto p = write(d, "{\"input_ids\": [1]}\n{\"input_ids\": " + std::string(300000, '[') + std::string(300000, ']') + "}\n");
+  test::expect_error([&] { read_token_jsonl(p, 512); }, {"calib.jsonl:2", "field 'input_ids'", "nesting deeper"});
+  // A line far longer than the reader's 64 KiB buffer, split across reads, then a second line.
+  std::string ids;
+  for (int i = 0; i < 30000; ++i) ids += (i ? ", " : "") + std::to_string(i % 500);
+  p = write(d, "{\"input_ids\": [" + ids + "]}\n{\"input_ids\": [7]}");
+  const auto set = read_token_jsonl(p, 512);
+  ASSERT_EQ(set.samples.size(), 2u);
+  ASSERT_EQ(set.samples[0].size(), 30000u);
+  EXPECT_EQ(set.samples[0][29999], 29999 % 500);
+  EXPECT_EQ(set.samples[1], std::vector<int32_t>{7});
+  EXPECT_EQ(set.lines, (std::vector<int64_t>{1, 2}));
+}
+
 TEST(ActivationStore, Bf16RoundsAndF32Keeps) {
   const std::vector<float> x = {1.0f, 1.00390625f, 3.14159f, -2.0f};
   ActivationStore b(numeric::DType::BF16, 2, 2), f(numeric::DType::F32, 2, 2);

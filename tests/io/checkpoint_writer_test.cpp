@@ -53,7 +53,7 @@ TEST(CheckpointWriter, ShardsAndIndex) {
   EXPECT_EQ(index["weight_map"]["t0"], "pseudo_quantized_model-4bit-16g-00001-of-00003.safetensors");
   EXPECT_EQ(index["weight_map"]["t2"], "pseudo_quantized_model-4bit-16g-00002-of-00003.safetensors");
   EXPECT_TRUE(fs::exists(out / "pseudo_quantized_model-4bit-16g_scales.safetensors"));
-  EXPECT_TRUE(test::nothing_named(dir.path(), "out.partial"));
+  EXPECT_TRUE(test::nothing_named(dir.path(), "out."));
 }
 
 TEST(CheckpointWriter, UncommittedLeavesNothingAndExistingIsRefused) {
@@ -69,6 +69,10 @@ TEST(CheckpointWriter, UncommittedLeavesNothingAndExistingIsRefused) {
   fs::create_directories(out);
   std::ofstream(out / "old.txt") << "previous model";
   test::expect_error([&] { CheckpointWriter w(out, false, plan_of(1, 0)); }, {out.string(), "overwriting"});
+  // Overwriting replaces only a directory fp4gptq wrote: without the marker it stays as it is.
+  test::expect_error([&] { CheckpointWriter w(out, true, plan_of(1, 0)); }, {out.string(), ".fp4gptq-output"});
+  EXPECT_EQ(test::read_text(out / "old.txt"), "previous model");
+  std::ofstream(out / ".fp4gptq-output") << "{}";
   {
     CheckpointWriter w(out, true, plan_of(1, 0));
     fill_all(w, 1);
@@ -76,7 +80,8 @@ TEST(CheckpointWriter, UncommittedLeavesNothingAndExistingIsRefused) {
   }
   EXPECT_FALSE(fs::exists(out / "old.txt"));
   EXPECT_TRUE(fs::exists(out / "pseudo_quantized_model-4bit-16g.safetensors"));
-  EXPECT_TRUE(test::nothing_named(dir.path(), "out.old"));
+  EXPECT_TRUE(fs::exists(out / ".fp4gptq-output")) << "the new output carries the marker";
+  EXPECT_TRUE(test::nothing_named(dir.path(), "out."));
 }
 
 TEST(CheckpointWriter, EmptyExistingDirectoryIsAccepted) {

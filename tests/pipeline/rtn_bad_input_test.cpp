@@ -1,6 +1,9 @@
 // Bad input to `rtn`: each error names the culprit, and no output directory is left behind.
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <cstring>
+
 #include "io/json_file.hpp"
 #include "io/safetensors_writer.hpp"
 #include "pipeline/rtn.hpp"
@@ -95,6 +98,25 @@ TEST_F(RtnBadInput, Fp16OverflowNamesTheTensorAndSuggestsBfloat16) {
   EXPECT_TRUE(fs::exists(dir / "out" / "model.safetensors.index.json"));
 }
 
+// A copied tensor whose dtype is already the output's took a fast path that skipped the finite check.
+TEST_F(RtnBadInput, NonFiniteInACopiedTensorOfTheOutputDtype) {
+  rewrite([](auto& s, auto& bytes) {
+    if (s.name == "model.layers.1.input_layernorm.weight") {
+      const uint16_t nan = 0x7fc0;  // bf16 NaN
+      std::memcpy(bytes.data() + 10, &nan, 2);
+    }
+    return true;
+  });
+  opts.dtype = numeric::DType::BF16;  // the source is bfloat16 too: bytes copied as they are
+  expect_failure({"model.layers.1.input_layernorm.weight", "non-finite", "element 5"});
+  opts.allow_nonfinite = true;  // explicitly kept (with a warning)
+  run_rtn(opts);
+  const io::SafetensorsFile out(dir / "out" / "pseudo_quantized_model-4bit-16g.safetensors");
+  const auto v = out.read_f32(out.at("model.layers.1.input_layernorm.weight"));
+  EXPECT_TRUE(std::isnan(v[5]));
+  EXPECT_FALSE(std::isnan(v[4]));
+}
+
 TEST_F(RtnBadInput, QuantizedWeightBeyondFp16) {
   rewrite([](auto& s, auto& bytes) {
     if (s.name == "model.layers.0.self_attn.o_proj.weight") {
@@ -112,10 +134,12 @@ TEST_F(RtnBadInput, ExistingOutputRefusedUnlessOverwrite) {
   test::expect_error([&] { run_rtn(opts); }, {(dir / "out").string(), "overwriting"});
   EXPECT_EQ(test::read_text(dir / "out" / "pseudo_quantized_model-4bit-16g.safetensors"), "old");
   opts.overwrite = true;
+  test::expect_error([&] { run_rtn(opts); }, {(dir / "out").string(), "not written by fp4gptq"});
+  EXPECT_EQ(test::read_text(dir / "out" / "pseudo_quantized_model-4bit-16g.safetensors"), "old");
+  std::ofstream(dir / "out" / ".fp4gptq-output") << "{}";  // as if fp4gptq had written it
   run_rtn(opts);
   EXPECT_GT(fs::file_size(dir / "out" / "pseudo_quantized_model-4bit-16g.safetensors"), 1000u);
-  EXPECT_TRUE(test::nothing_named(dir.path(), "out.old"));
-  EXPECT_TRUE(test::nothing_named(dir.path(), "out.partial"));
+  EXPECT_TRUE(test::nothing_named(dir.path(), "out."));
 }
 
 TEST_F(RtnBadInput, OutputParentMissing) {

@@ -79,7 +79,7 @@ TEST_P(RtnCheckpoint, OutputsMatchIndependentExpectations) {
   const auto s = run_rtn(c.rtn);
   EXPECT_GT(s.modules, 0);
   verify(dir / "model", dir / "out", c.rtn);
-  EXPECT_TRUE(test::nothing_named(dir.path(), "out.partial"));
+  EXPECT_TRUE(test::nothing_named(dir.path(), "out."));
 }
 
 Case with(const char* label, tools::TinyModelOptions m,

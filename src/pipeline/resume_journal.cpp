@@ -1,0 +1,278 @@
+#include "pipeline/resume_journal.hpp"
+
+#include <fcntl.h>
+#include <fmt/core.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <cerrno>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include "fp4gptq/error.hpp"
+#include "io/json_file.hpp"
+
+namespace fp4gptq::pipeline {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr const char* kJournal = ".fp4gptq-resume.json";
+constexpr int kJournalVersion = 1;
+
+uint32_t crc_of(const void* data, size_t n, uint32_t crc = 0) {
+  const auto* p = static_cast<const Bytef*>(data);
+  for (size_t done = 0; done < n;) {  // crc32 takes at most 4 GiB at a time
+    const size_t c = std::min<size_t>(n - done, 1u << 30);
+    crc = static_cast<uint32_t>(::crc32(crc, p + done, static_cast<uInt>(c)));
+    done += c;
+  }
+  return crc;
+}
+
+std::string hex(uint32_t v) { return fmt::format("{:08x}", v); }
+
+[[noreturn]] void io_error(const fs::path& p, const char* what) {
+  throw Error(p.string() + ": " + what + ": " + std::strerror(errno));
+}
+
+void fsync_dir(const fs::path& dir) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) io_error(dir, "cannot open to flush");
+  ::fsync(fd);
+  ::close(fd);
+}
+
+// A file written as a whole or not at all, also across a power loss: a temporary, flushed, renamed over.
+class DurableFile {
+ public:
+  explicit DurableFile(fs::path path) : path_(std::move(path)), tmp_(path_.string() + ".tmp") {
+    fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd_ < 0) io_error(tmp_, "cannot create");
+  }
+  ~DurableFile() {
+    if (fd_ >= 0) {
+      ::close(fd_);
+      ::unlink(tmp_.c_str());
+    }
+  }
+  void write(const void* data, size_t n) {
+    for (const char* p = static_cast<const char*>(data); n > 0;) {
+      const ssize_t w = ::write(fd_, p, n);
+      if (w < 0 && errno == EINTR) continue;
+      if (w <= 0) io_error(tmp_, "write failed");
+      p += w;
+      n -= static_cast<size_t>(w);
+    }
+  }
+  void commit() {
+    if (::fsync(fd_) != 0) io_error(tmp_, "cannot flush to disk");
+    ::close(fd_);
+    fd_ = -1;
+    if (::rename(tmp_.c_str(), path_.c_str()) != 0) io_error(path_, "cannot rename into place");
+    fsync_dir(path_.parent_path());
+  }
+
+ private:
+  fs::path path_, tmp_;
+  int fd_ = -1;
+};
+
+// Fault injection for the resume and signal tests: FP4GPTQ_TEST_SIGNAL_AFTER_LAYER="<signal>:<k>" raises that
+// signal right after the k-th finished layer is journaled (9, SIGKILL: as a power loss; 15: as a user's stop).
+void inject_fault(int64_t layers_done) {
+  const char* spec = std::getenv("FP4GPTQ_TEST_SIGNAL_AFTER_LAYER");
+  int sig = 0;
+  long long k = 0;
+  if (spec && std::sscanf(spec, "%d:%lld", &sig, &k) == 2 && k == layers_done) std::raise(sig);
+}
+
+}  // namespace
+
+nlohmann::ordered_json run_fingerprint(const io::ModelDir& src, const model::ModelPlan& plan,
+                                       const calib::CalibrationSet& calib, const QuantizeOptions& o,
+                                       const linalg::Context& ctx, const io::CheckpointWriter& out) {
+  nlohmann::ordered_json f;
+  const std::string config = src.config().dump();
+  f["config.json"] = "crc " + hex(crc_of(config.data(), config.size()));
+  for (const auto& file : src.files()) {
+    const auto h = file->header_bytes();
+    std::error_code ec;
+    const auto mtime = fs::last_write_time(file->path(), ec).time_since_epoch().count();
+    f["weights " + file->path().filename().string()] =
+        fmt::format("{} bytes, header crc {}, modified {}", file->file_size(), hex(crc_of(h.data(), h.size())), mtime);
+  }
+  uint32_t c = 0;
+  for (const auto& s : calib.samples) {
+    const auto n = static_cast<uint64_t>(s.size());
+    c = crc_of(s.data(), s.size() * sizeof(int32_t), crc_of(&n, sizeof n, c));
+  }
+  f["calibration"] = fmt::format("{} samples, {} tokens, crc {}", calib.samples.size(), calib.tokens(), hex(c));
+  const auto& g = o.gptq;
+  f["damp_percent"] = g.damp_percent;
+  f["damp_step"] = g.damp_step;
+  f["damp_max"] = g.damp_max;
+  f["block_size"] = g.block_size;
+  f["block_scales"] = g.block_scales == gptq::BlockScales::Static ? "static" : "dynamic";
+  f["desc_act"] = g.desc_act;
+  f["hessian_dtype"] = g.hessian_dtype == gptq::HessianDType::F64 ? "float64" : "float32";
+  f["act_dtype"] = numeric::dtype_name(o.act_dtype);
+  f["compute"] = o.compute == model::Compute::F32 ? "f32" : "bf16";
+  f["dtype"] = numeric::dtype_name(o.dtype);
+  f["true_sequential"] = o.true_sequential;
+  f["fuse_scales"] = o.fuse_scales;
+  f["moe_min_tokens"] = o.moe_min_tokens;
+  f["moe_calibrate_all"] = o.moe_calibrate_all;
+  f["expert_rows"] = o.expert_rows;
+  f["expert_tile"] = o.expert_tile;
+  f["chunk_tokens"] = o.chunk_tokens;
+  f["allow_nonfinite"] = o.allow_nonfinite;
+  f["threads"] = ctx.threads();
+  std::string names;
+  for (const auto* m : plan.quantized()) names += m->module + "\n";
+  f["quantized modules"] = fmt::format("{}, crc {}", plan.quantized().size(), hex(crc_of(names.data(), names.size())));
+  f["output layout"] = "crc " + hex(out.layout_checksum());  // dtype, shards, tensors of both files
+  return f;
+}
+
+ResumeJournal::ResumeJournal(io::CheckpointWriter& out, const model::ModelPlan& plan,
+                             nlohmann::ordered_json fingerprint, const fs::path& activation_dir)
+    : out_(out), fingerprint_(std::move(fingerprint)), journal_(out.staging_path() / kJournal) {
+  const fs::path staging = out.staging_path();
+  activations_ = activation_dir.empty() || activation_dir == staging
+                     ? staging / ".fp4gptq-activations"
+                     : activation_dir / fmt::format("fp4gptq-resume-{}.activations",
+                                                    hex(crc_of(staging.string().data(), staging.string().size())));
+  const auto layers = static_cast<int64_t>(plan.layers.size());
+  for (const auto& name : out.tensor_names())
+    if (const int64_t l = model::layer_of(name); l >= 0 && l < layers) layer_tensors_[l].push_back(name);
+}
+
+ResumeJournal::~ResumeJournal() {
+  if (activations_.parent_path() != out_.staging_path()) {  // the staging directory goes with its owner
+    std::error_code ec;
+    fs::remove(activations_, ec);
+  }
+}
+
+int64_t ResumeJournal::restore(Report& report, TimeSplit& split, calib::ActivationStore& x) {
+  std::error_code ec;
+  if (!out_.resumed() || !fs::exists(journal_, ec)) return 0;
+  out_.keep_staging_on_failure(true);  // a refused resume leaves the run it refused as it was
+  const auto j = io::read_json(journal_, io::JsonLimits{1ull << 32, 64, 100'000'000, 100'000'000});
+  const std::string where = out_.staging_path().string() + ": cannot resume: ";
+  if (!j.is_object() || j.value("version", 0) != kJournalVersion || !j.contains("fingerprint"))
+    throw Error(where + kJournal + " is not a journal of this version (run without resuming to start over)");
+  const auto& old = j["fingerprint"];
+  std::vector<std::string> changed;
+  for (const auto& [k, v] : fingerprint_.items())
+    if (!old.contains(k) || old[k] != v)
+      changed.push_back(fmt::format("{} was {}, now {}", k, old.contains(k) ? old[k].dump() : "unset", v.dump()));
+  for (const auto& [k, v] : old.items())
+    if (!fingerprint_.contains(k)) changed.push_back(k + " is no longer set");
+  if (!changed.empty()) {
+    std::string list;
+    for (const auto& c : changed) list += (list.empty() ? "" : "; ") + c;
+    throw Error(where + "the run there was started with other options or inputs: " + list +
+                " (run without resuming to start over)");
+  }
+  const auto done = j.at("layers_done").get<int64_t>();
+  const auto crcs = j.at("layer_crc").get<std::vector<uint32_t>>();
+  if (done <= 0) {
+    out_.keep_staging_on_failure(false);
+    return 0;
+  }
+  if (static_cast<int64_t>(crcs.size()) != done) throw Error(where + "the journal is inconsistent (start over)");
+  for (int64_t l = 0; l < done; ++l) {
+    const auto& names = layer_tensors_[l];
+    if (out_.checksum(names) != crcs[l])
+      throw Error(where + "the output written for layer " + std::to_string(l) +
+                  " does not match its checksum in the journal (damaged files; run without resuming to start over)");
+    out_.mark_written(names);
+  }
+  load_activations(j.at("activations"), x);
+  report.restore(j.at("report"));
+  const auto t = j.at("time_split").get<std::vector<double>>();
+  if (t.size() != 7) throw Error(where + "the journal is inconsistent (start over)");
+  split = {t[0], t[1], t[2], t[3], t[4], t[5], t[6]};
+  layer_crc_ = crcs;
+  out_.keep_staging_on_failure(false);
+  return done;
+}
+
+void ResumeJournal::layer_done(int64_t layer, const Report& report, const TimeSplit& split,
+                               const calib::ActivationStore& x) {
+  if (layer != static_cast<int64_t>(layer_crc_.size()))
+    throw Error("resume journal: layer " + std::to_string(layer) + " finished out of order");
+  out_.sync();  // the layer's tensors are on disk before the journal says so
+  layer_crc_.push_back(out_.checksum(layer_tensors_[layer]));
+  nlohmann::ordered_json j;
+  j["version"] = kJournalVersion;
+  j["fingerprint"] = fingerprint_;
+  j["layers_done"] = layer + 1;
+  j["layer_crc"] = layer_crc_;
+  save_activations(x, j["activations"]);
+  j["report"] = report.state();
+  const auto& s = split;
+  j["time_split"] = {s.forward_s, s.hessian_s, s.solve_s, s.io_s, s.forward_flops, s.hessian_flops, s.solve_flops};
+  const std::string text = j.dump();
+  DurableFile f(journal_);
+  f.write(text.data(), text.size());
+  f.commit();
+  inject_fault(layer + 1);
+}
+
+void ResumeJournal::finish() {
+  std::error_code ec;
+  fs::remove(journal_, ec);
+  fs::remove(activations_, ec);
+}
+
+void ResumeJournal::save_activations(const calib::ActivationStore& x, nlohmann::ordered_json& entry) const {
+  constexpr int64_t kRows = 256;
+  const size_t row_bytes = static_cast<size_t>(x.width()) * numeric::dtype_size(x.dtype());
+  std::vector<std::byte> buf(static_cast<size_t>(kRows) * row_bytes);
+  DurableFile f(activations_);
+  uint32_t crc = 0;
+  for (int64_t r = 0; r < x.rows(); r += kRows) {
+    const int64_t n = std::min(kRows, x.rows() - r);
+    x.load_raw(r, n, buf.data());
+    crc = crc_of(buf.data(), static_cast<size_t>(n) * row_bytes, crc);
+    f.write(buf.data(), static_cast<size_t>(n) * row_bytes);
+  }
+  f.commit();
+  entry = {{"rows", x.rows()}, {"width", x.width()}, {"dtype", numeric::dtype_name(x.dtype())}, {"crc", hex(crc)}};
+}
+
+void ResumeJournal::load_activations(const nlohmann::ordered_json& entry, calib::ActivationStore& x) const {
+  const std::string where = activations_.string() + ": cannot resume: ";
+  if (entry.at("rows").get<int64_t>() != x.rows() || entry.at("width").get<int64_t>() != x.width() ||
+      entry.at("dtype").get<std::string>() != numeric::dtype_name(x.dtype()))
+    throw Error(where + "the checkpointed activations have another shape or dtype");
+  const int fd = ::open(activations_.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw Error(where + "the activation checkpoint is missing (" + std::strerror(errno) + ")");
+  constexpr int64_t kRows = 256;
+  const size_t row_bytes = static_cast<size_t>(x.width()) * numeric::dtype_size(x.dtype());
+  std::vector<std::byte> buf(static_cast<size_t>(kRows) * row_bytes);
+  uint32_t crc = 0;
+  uint64_t at = 0;
+  for (int64_t r = 0; r < x.rows(); r += kRows) {
+    const int64_t n = std::min(kRows, x.rows() - r);
+    const size_t want = static_cast<size_t>(n) * row_bytes;
+    if (::pread(fd, buf.data(), want, static_cast<off_t>(at)) != static_cast<ssize_t>(want)) {
+      ::close(fd);
+      throw Error(where + "the activation checkpoint is truncated");
+    }
+    crc = crc_of(buf.data(), want, crc);
+    x.store_raw(r, n, buf.data());
+    at += want;
+  }
+  ::close(fd);
+  if (hex(crc) != entry.at("crc").get<std::string>())
+    throw Error(where + "the activation checkpoint does not match its checksum (damaged; start over)");
+}
+
+}  // namespace fp4gptq::pipeline
