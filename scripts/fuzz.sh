@@ -10,6 +10,7 @@ seconds=${1:-60}
 shift || true
 targets=("$@")
 ((${#targets[@]})) || targets=(safetensors_header config calibration_line index)
+scripts/setup.sh --fuzz
 [ -f build-fuzz/build.ninja ] || CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFP4GPTQ_FUZZ=ON -DFP4GPTQ_BUILD_TESTS=OFF -DFP4GPTQ_BUILD_BENCH=OFF >/dev/null
 cmake --build build-fuzz --target "${targets[@]/#/fuzz_}"

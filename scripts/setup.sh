@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the Debian packages fp4gptq needs to build, test and benchmark. Idempotent: packages already
+# Installs the Debian packages fp4gptq needs to build, test and benchmark (--fuzz: and to fuzz). Idempotent: packages already
 # present are skipped, and apt is only asked when something is missing.
 set -euo pipefail
 
@@ -11,6 +11,9 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   python3
 )
+
+# scripts/fuzz.sh needs clang and its libFuzzer/sanitizer runtimes as well.
+if [ "${1:-}" = "--fuzz" ]; then PACKAGES+=(clang libclang-rt-dev); fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -136,8 +136,14 @@ QuantizeReport CausalLM::quantize(const std::vector<Example>& examples) {
                                    : io::StagedDir::at(m.config.staging_dir, m.config.resume),
       pipeline::make_checkpoint_plan(m.src, m.plan, m.options.dtype, m.config.max_shard_bytes,
                                      /*with_input_amax=*/gptq));
-  const auto s = gptq ? pipeline::quantize_into(*m.out, m.src, m.plan, set, m.options, m.ctx)
-                      : pipeline::rtn_into(*m.out, m.src, m.plan, m.options, m.ctx);
+  pipeline::QuantizeSummary s;
+  try {
+    s = gptq ? pipeline::quantize_into(*m.out, m.src, m.plan, set, m.options, m.ctx)
+             : pipeline::rtn_into(*m.out, m.src, m.plan, m.options, m.ctx);
+  } catch (...) {
+    m.out.reset();  // a failed or cancelled run leaves nothing to save (its staging goes, unless kept to resume)
+    throw;
+  }
   return {s.modules,      s.fallbacks,        s.skipped,         s.samples, s.tokens,
           s.mean_rel_err, s.mean_rtn_rel_err, s.mean_weight_mse, s.seconds, s.peak_rss};
 }
