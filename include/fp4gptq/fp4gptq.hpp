@@ -68,6 +68,9 @@ struct QuantizeConfig {
   // by a killed run is removed first, or with `resume` continued at its last finished decoder layer.
   std::filesystem::path staging_dir;
   bool resume = false;
+  // A resume point after every N-th decoder layer (each writes the activations entering the next layer:
+  // tokens · hidden_size · 2 bytes in bf16); 0: none, a killed run starts over.
+  int64_t checkpoint_every = 1;
   // Polled during long work (from any of the run's threads, a few seconds apart at most); once it returns
   // true, quantize() stops with fp4gptq::Cancelled and removes its staging directory. The library installs
   // no signal handlers: a program does (the CLI sets a flag on SIGINT/SIGTERM that this reads).

@@ -64,6 +64,11 @@ Subcommand add_quantize(CLI::App& app) {
   cmd->add_flag("--overwrite", *overwrite,
                 "Replace an existing output directory that fp4gptq wrote (never an input, nor a directory without "
                 "the .fp4gptq-output marker)");
+  cmd->add_option("--checkpoint-every", c->checkpoint_every,
+                  "A resume point after every N-th decoder layer (each writes one layer's activations to disk); 0: "
+                  "none")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   cmd->add_flag("--resume", *resume,
                 "Continue a killed run to the same --out at its last finished decoder layer (refused if options or "
                 "inputs changed); without it, a killed run's leftovers are removed");

@@ -63,6 +63,7 @@ CheckpointWriter::CheckpointWriter(const fs::path& out_dir, bool overwrite, cons
 
 CheckpointWriter::CheckpointWriter(StagedDir staging, const CheckpointPlan& plan) : staged_(std::move(staging)) {
   for (const auto& s : plan.scale_tensors) scale_order_.push_back(s.name);
+  layout_crc_ = io::layout_checksum(plan);
   // Greedy shard split in tensor order, as transformers' save_pretrained does.
   std::vector<std::vector<TensorSpec>> groups(1);
   uint64_t in_group = 0;
@@ -127,11 +128,13 @@ uint32_t CheckpointWriter::checksum(const std::vector<std::string>& names) const
   return crc;
 }
 
-uint32_t CheckpointWriter::layout_checksum() const {
+uint32_t layout_checksum(const CheckpointPlan& plan) {
   uLong crc = 0;
   auto add = [&](const std::string& t) { crc = ::crc32(crc, reinterpret_cast<const Bytef*>(t.data()), t.size()); };
-  for (const auto& s : shards_) add(s->path().filename().string() + s->header_text());
-  add(scales_->header_text());
+  add(std::to_string(plan.max_shard_bytes));
+  for (const auto* list : {&plan.model_tensors, &plan.scale_tensors})
+    for (const auto& s : *list)
+      add(s.name + "|" + std::string(numeric::dtype_name(s.dtype)) + "|" + shape_str(s.shape) + "\n");
   return static_cast<uint32_t>(crc);
 }
 

@@ -26,6 +26,9 @@ struct CheckpointPlan {
 // "5GB" (10^9), "500MB", "2GiB" (2^30), "1000" (bytes); an error naming `what` (e.g. the option) otherwise.
 uint64_t parse_size(const std::string& text, const std::string& what);
 
+// CRC-32 of everything that fixes the files' layout: every tensor's name, dtype and shape, and the shard size.
+uint32_t layout_checksum(const CheckpointPlan& plan);
+
 class CheckpointWriter {
  public:
   CheckpointWriter(const std::filesystem::path& out_dir, bool overwrite, const CheckpointPlan& plan);
@@ -49,7 +52,7 @@ class CheckpointWriter {
   void mark_written(const std::vector<std::string>& names);
   void sync() const;
   uint32_t checksum(const std::vector<std::string>& names) const;
-  uint32_t layout_checksum() const;
+  uint32_t layout_checksum() const { return layout_crc_; }
   const std::filesystem::path& staging_path() const { return staged_.path(); }
   void keep_staging_on_failure(bool keep) { staged_.keep_on_failure(keep); }
 
@@ -70,6 +73,7 @@ class CheckpointWriter {
   std::unique_ptr<SafetensorsWriter> scales_;
   std::vector<std::string> model_order_, scale_order_;
   uint64_t total_bytes_ = 0;
+  uint32_t layout_crc_ = 0;
 };
 
 }  // namespace fp4gptq::io

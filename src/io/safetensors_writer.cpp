@@ -80,9 +80,11 @@ bool SafetensorsWriter::reopen() {
   const bool same = ::pread(fd, head.data(), n, 0) == static_cast<ssize_t>(n) &&
                     head.compare(8, std::string::npos, header_text_) == 0 &&
                     static_cast<uint64_t>(::lseek(fd, 0, SEEK_END)) == n + data_bytes_;
-  if (!same) {
+  if (!same) {  // never truncated here: the run being resumed must survive a refused resume
     ::close(fd);
-    return false;
+    throw Error(temp_path_.string() +
+                ": cannot resume: the file does not hold the planned header (damaged?); run without resuming to "
+                "start over");
   }
   fd_ = fd;
   reused_ = true;

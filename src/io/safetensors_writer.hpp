@@ -45,7 +45,6 @@ class SafetensorsWriter {
   void mark_written(const std::string& name);
   void sync() const;
   uint32_t crc32(const std::string& name, uint32_t crc = 0) const;
-  const std::string& header_text() const { return header_text_; }
   uint64_t data_bytes() const { return data_bytes_; }
   const std::filesystem::path& path() const { return path_; }
 

@@ -151,7 +151,7 @@ void StagedDir::open(const fs::path& staging, bool resume) {
                                         "is locked)");
       if (resume && is_fp4gptq_output(staging_)) {
         lock_fd_ = fd;
-        resumed_ = true;
+        resumed_ = keep_ = true;  // kept on failure until the resume is accepted (keep_on_failure(false))
         return;
       }
       remove_stale(staging_);  // left by a killed run

@@ -49,7 +49,7 @@ class StagedDir {
   const std::filesystem::path& final_path() const { return final_; }
   bool resumed() const { return resumed_; }  // the staging directory was left by an earlier run and kept
   // While set, a failure (destruction uncommitted) leaves the staging directory as it is: a refused resume
-  // must not destroy the run it refused to continue.
+  // must not destroy the run it refused to continue. Set for a resumed staging directory until cleared.
   void keep_on_failure(bool keep) { keep_ = keep; }
   void commit();
   void commit_to(const std::filesystem::path& final_dir, bool overwrite,

@@ -7,6 +7,7 @@
 #include "pipeline/checkpoint_output.hpp"
 #include "pipeline/eval_ppl.hpp"
 #include "pipeline/quantize.hpp"
+#include "pipeline/resume_journal.hpp"
 
 namespace fp4gptq {
 
@@ -60,6 +61,9 @@ pipeline::QuantizeOptions options_of(const QuantizeConfig& c) {
   o.fuse_scales = c.fuse_scales;
   o.quiet = c.quiet;
   o.allow_nonfinite = c.allow_nonfinite;
+  if (c.checkpoint_every < 0)
+    throw Error("QuantizeConfig.checkpoint_every: must be >= 0, got " + std::to_string(c.checkpoint_every));
+  o.checkpoint_every = c.checkpoint_every;
   o.moe_min_tokens = c.moe_min_tokens;
   o.max_act_bytes = c.max_act_bytes;
   o.offload_dir = c.offload_dir;
@@ -131,11 +135,14 @@ QuantizeReport CausalLM::quantize(const std::vector<Example>& examples) {
   const bool gptq = m.config.algorithm == Algorithm::GPTQ;
   const auto set = gptq ? calibration_of(examples, vocab_size()) : calib::CalibrationSet{};
   m.out.reset();  // a second quantize() starts over
-  m.out = std::make_unique<io::CheckpointWriter>(
-      m.config.staging_dir.empty() ? io::StagedDir::scratch(m.config.work_dir)
-                                   : io::StagedDir::at(m.config.staging_dir, m.config.resume),
-      pipeline::make_checkpoint_plan(m.src, m.plan, m.options.dtype, m.config.max_shard_bytes,
-                                     /*with_input_amax=*/gptq));
+  auto staging = m.config.staging_dir.empty() ? io::StagedDir::scratch(m.config.work_dir)
+                                              : io::StagedDir::at(m.config.staging_dir, m.config.resume);
+  const auto plan = pipeline::make_checkpoint_plan(m.src, m.plan, m.options.dtype, m.config.max_shard_bytes,
+                                                   /*with_input_amax=*/gptq);
+  if (gptq && staging.resumed())  // before any file is opened, so a refused resume changes nothing
+    pipeline::check_resume_fingerprint(
+        staging.path(), pipeline::run_fingerprint(m.src, m.plan, set, m.options, m.ctx, io::layout_checksum(plan)));
+  m.out = std::make_unique<io::CheckpointWriter>(std::move(staging), plan);
   pipeline::QuantizeSummary s;
   try {
     s = gptq ? pipeline::quantize_into(*m.out, m.src, m.plan, set, m.options, m.ctx)

@@ -67,7 +67,9 @@ QuantizeSummary LayerLoop::run() {
     const auto t = Clock::now();
     out_.write_rest(by_layer.layers[lp.index]);
     split_.io_s += since(t);
-    if (journal_) journal_->layer_done(lp.index, report_, split_, acts_->residual());
+    const int64_t every = o_.checkpoint_every, done = lp.index + 1;
+    if (journal_ && every > 0 && (done % every == 0 || done == static_cast<int64_t>(plan_.layers.size())))
+      journal_->layer_done(lp.index, report_, split_, acts_->residual());
     progress_.layer_done(lp.index, fmt::format("{} modules quantized so far", report_.modules()));
   }
   auto t = Clock::now();

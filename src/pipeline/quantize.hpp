@@ -26,6 +26,7 @@ struct QuantizeOptions {
   numeric::DType dtype = numeric::DType::F16;       // output tensors
   bool quiet = false;
   bool allow_nonfinite = false;       // NaN/Inf in tensors copied without quantization: kept (warned), not an error
+  int64_t checkpoint_every = 1;       // journal (resume point) after every N-th decoder layer; 0: never
   int64_t chunk_tokens = 4096;        // tokens per forward chunk (whole sequences)
   uint64_t max_act_bytes = 0;         // activations in RAM past this go to files (0: no limit)
   std::filesystem::path offload_dir;  // where (default: the system temp directory)

@@ -90,11 +90,37 @@ void inject_fault(int64_t layers_done) {
   if (spec && std::sscanf(spec, "%d:%lld", &sig, &k) == 2 && k == layers_done) std::raise(sig);
 }
 
+nlohmann::ordered_json read_journal(const fs::path& path) {
+  return io::read_json(path, io::JsonLimits{1ull << 32, 64, 100'000'000, 100'000'000});
+}
+
+void check_fingerprint(const nlohmann::ordered_json& j, const nlohmann::ordered_json& now, const fs::path& staging) {
+  const std::string where = staging.string() + ": cannot resume: ";
+  if (!j.is_object() || j.value("version", 0) != kJournalVersion || !j.contains("fingerprint"))
+    throw Error(where + kJournal + " is not a journal of this version (run without resuming to start over)");
+  const auto& old = j["fingerprint"];
+  std::string changed;
+  auto add = [&](const std::string& c) { changed += (changed.empty() ? "" : "; ") + c; };
+  for (const auto& [k, v] : now.items())
+    if (!old.contains(k) || old[k] != v)
+      add(fmt::format("{} was {}, now {}", k, old.contains(k) ? old[k].dump() : "unset", v.dump()));
+  for (const auto& [k, v] : old.items())
+    if (!now.contains(k)) add(k + " is no longer set");
+  if (!changed.empty())
+    throw Error(where + "the run there was started with other options or inputs: " + changed +
+                " (run without resuming to start over)");
+}
+
 }  // namespace
+
+void check_resume_fingerprint(const fs::path& staging, const nlohmann::ordered_json& fingerprint) {
+  std::error_code ec;
+  if (fs::exists(staging / kJournal, ec)) check_fingerprint(read_journal(staging / kJournal), fingerprint, staging);
+}
 
 nlohmann::ordered_json run_fingerprint(const io::ModelDir& src, const model::ModelPlan& plan,
                                        const calib::CalibrationSet& calib, const QuantizeOptions& o,
-                                       const linalg::Context& ctx, const io::CheckpointWriter& out) {
+                                       const linalg::Context& ctx, uint32_t output_layout) {
   nlohmann::ordered_json f;
   const std::string config = src.config().dump();
   f["config.json"] = "crc " + hex(crc_of(config.data(), config.size()));
@@ -134,7 +160,7 @@ nlohmann::ordered_json run_fingerprint(const io::ModelDir& src, const model::Mod
   std::string names;
   for (const auto* m : plan.quantized()) names += m->module + "\n";
   f["quantized modules"] = fmt::format("{}, crc {}", plan.quantized().size(), hex(crc_of(names.data(), names.size())));
-  f["output layout"] = "crc " + hex(out.layout_checksum());  // dtype, shards, tensors of both files
+  f["output layout"] = "crc " + hex(output_layout);  // dtype, shard size, tensors of both files
   return f;
 }
 
@@ -160,25 +186,14 @@ ResumeJournal::~ResumeJournal() {
 
 int64_t ResumeJournal::restore(Report& report, TimeSplit& split, calib::ActivationStore& x) {
   std::error_code ec;
-  if (!out_.resumed() || !fs::exists(journal_, ec)) return 0;
-  out_.keep_staging_on_failure(true);  // a refused resume leaves the run it refused as it was
-  const auto j = io::read_json(journal_, io::JsonLimits{1ull << 32, 64, 100'000'000, 100'000'000});
-  const std::string where = out_.staging_path().string() + ": cannot resume: ";
-  if (!j.is_object() || j.value("version", 0) != kJournalVersion || !j.contains("fingerprint"))
-    throw Error(where + kJournal + " is not a journal of this version (run without resuming to start over)");
-  const auto& old = j["fingerprint"];
-  std::vector<std::string> changed;
-  for (const auto& [k, v] : fingerprint_.items())
-    if (!old.contains(k) || old[k] != v)
-      changed.push_back(fmt::format("{} was {}, now {}", k, old.contains(k) ? old[k].dump() : "unset", v.dump()));
-  for (const auto& [k, v] : old.items())
-    if (!fingerprint_.contains(k)) changed.push_back(k + " is no longer set");
-  if (!changed.empty()) {
-    std::string list;
-    for (const auto& c : changed) list += (list.empty() ? "" : "; ") + c;
-    throw Error(where + "the run there was started with other options or inputs: " + list +
-                " (run without resuming to start over)");
+  // A resumed staging directory is kept on failure until here, so a refused resume leaves it as it was.
+  if (!out_.resumed() || !fs::exists(journal_, ec)) {
+    out_.keep_staging_on_failure(false);
+    return 0;
   }
+  const auto j = read_journal(journal_);
+  check_fingerprint(j, fingerprint_, out_.staging_path());
+  const std::string where = out_.staging_path().string() + ": cannot resume: ";
   const auto done = j.at("layers_done").get<int64_t>();
   const auto crcs = j.at("layer_crc").get<std::vector<uint32_t>>();
   if (done <= 0) {
@@ -205,10 +220,11 @@ int64_t ResumeJournal::restore(Report& report, TimeSplit& split, calib::Activati
 
 void ResumeJournal::layer_done(int64_t layer, const Report& report, const TimeSplit& split,
                                const calib::ActivationStore& x) {
-  if (layer != static_cast<int64_t>(layer_crc_.size()))
+  if (layer < static_cast<int64_t>(layer_crc_.size()))
     throw Error("resume journal: layer " + std::to_string(layer) + " finished out of order");
-  out_.sync();  // the layer's tensors are on disk before the journal says so
-  layer_crc_.push_back(out_.checksum(layer_tensors_[layer]));
+  out_.sync();  // the layers' tensors are on disk before the journal says so
+  for (auto l = static_cast<int64_t>(layer_crc_.size()); l <= layer; ++l)  // every layer since the last entry
+    layer_crc_.push_back(out_.checksum(layer_tensors_[l]));
   nlohmann::ordered_json j;
   j["version"] = kJournalVersion;
   j["fingerprint"] = fingerprint_;

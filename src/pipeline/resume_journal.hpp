@@ -27,9 +27,15 @@ namespace fp4gptq::pipeline {
 // The options and inputs the output depends on, one named field each, so a refused resume names what
 // changed. Inputs are identified by content where cheap (config.json, safetensors headers, calibration
 // tokens) and by size and modification time for the weights.
+// `output_layout` is io::layout_checksum of the checkpoint plan.
 nlohmann::ordered_json run_fingerprint(const io::ModelDir& src, const model::ModelPlan& plan,
                                        const calib::CalibrationSet& calib, const QuantizeOptions& options,
-                                       const linalg::Context& ctx, const io::CheckpointWriter& out);
+                                       const linalg::Context& ctx, uint32_t output_layout);
+
+// Refuses to resume in `staging` when its journal was written with another fingerprint, naming every field
+// that changed; nothing when there is no journal. Called before the output files are opened, so a refused
+// resume touches nothing.
+void check_resume_fingerprint(const std::filesystem::path& staging, const nlohmann::ordered_json& fingerprint);
 
 class ResumeJournal {
  public:
@@ -46,7 +52,7 @@ class ResumeJournal {
   // must match what is on disk; then its tensors count as written and the report, the time and FLOPs spent
   // so far (the report accounts for the whole job) and the next layer's input activations `x` are restored.
   int64_t restore(Report& report, TimeSplit& split, calib::ActivationStore& x);
-  // Layer `layer` is completely written: sync, checkpoint `x`, then the journal (in that order).
+  // Layers up to `layer` are completely written: sync, checkpoint `x`, then the journal (in that order).
   void layer_done(int64_t layer, const Report& report, const TimeSplit& split, const calib::ActivationStore& x);
   // The run is complete: the journal and the activation checkpoint go (before the output is committed).
   void finish();

@@ -120,6 +120,11 @@ TEST_F(SafetyCli, KilledRunResumesByteIdentical) {
   EXPECT_EQ(r.status, 2) << r.output;
   EXPECT_NE(r.output.find("damp_percent was 0.01, now 0.05"), std::string::npos) << r.output;
   ASSERT_TRUE(fs::exists(dir / "q.fp4gptq-staging" / ".fp4gptq-resume.json"));
+  r = run_command(quantize(dir / "q", "--resume --max-shard-size 200KB"));  // another file layout
+  EXPECT_EQ(r.status, 2) << r.output;
+  EXPECT_NE(r.output.find("output layout was"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(dir / "q.fp4gptq-staging" / "pseudo_quantized_model-4bit-16g-00001-of-00002.safetensors.partial"))
+      << "a refused resume opens no files";
 
   r = run_command(cli() + " quantize --model " + model().string() + " --calib " +
                   (model() / "calibration.jsonl").string() + " --out " + (dir / "q").string() + " --resume");
@@ -128,6 +133,21 @@ TEST_F(SafetyCli, KilledRunResumesByteIdentical) {
   EXPECT_EQ(r.output.find("layer 1/4"), std::string::npos) << "finished layers are not redone: " << r.output;
   expect_same_output(dir / "ref", dir / "q");
   EXPECT_TRUE(test::nothing_named(dir.path(), "q.")) << "nothing left beside the output";
+}
+
+TEST_F(SafetyCli, ResumePointsEveryNLayers) {
+  auto r = run_command(quantize(dir / "ref"));
+  ASSERT_EQ(r.status, 0) << r.output;
+  // Resume points after layers 3 and 4 only: killed after the one at 3, the resumed run redoes layer 4 alone.
+  r = run_command("FP4GPTQ_TEST_SIGNAL_AFTER_LAYER=9:3 " + quantize(dir / "q", "--checkpoint-every 3"));
+  ASSERT_NE(r.status, 0) << r.output;
+  const auto journal = io::read_json(dir / "q.fp4gptq-staging" / ".fp4gptq-resume.json", io::JsonLimits{});
+  EXPECT_EQ(journal["layers_done"], 3);
+  EXPECT_EQ(journal["layer_crc"].size(), 3u);
+  r = run_command(quantize(dir / "q", "--resume"));  // the resume-point spacing is not part of the fingerprint
+  ASSERT_EQ(r.status, 0) << r.output;
+  expect_same_output(dir / "ref", dir / "q");
+  EXPECT_TRUE(test::nothing_named(dir.path(), "q."));
 }
 
 TEST_F(SafetyCli, KilledRunIsCleanedUpByTheNextRun) {
