@@ -33,9 +33,11 @@ bool is_within(const fs::path& inner, const fs::path& outer) {
 
 std::string errno_text(int e) { return std::strerror(e); }
 
-// An exclusive lock on directory `dir` (its fd, kept open while owned), or -1 when another process holds it.
-int try_lock_dir(const fs::path& dir) {
+// An exclusive lock on directory `dir` (its fd, kept open while owned), or -1 when another process holds it
+// (or, with `gone_ok`, when it vanished meanwhile: another run committed or removed it).
+int try_lock_dir(const fs::path& dir, bool gone_ok = false) {
   const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0 && gone_ok && errno == ENOENT) return -1;
   if (fd < 0) throw Error(dir.string() + ": cannot open the staging directory: " + errno_text(errno));
   if (::flock(fd, LOCK_EX | LOCK_NB) == 0) return fd;
   const int e = errno;
@@ -123,9 +125,12 @@ StagedDir StagedDir::scratch(const fs::path& work_dir) {
   std::error_code ec;
   if (!fs::is_directory(work_dir, ec)) throw Error(work_dir.string() + ": work directory does not exist");
   for (const auto& e : fs::directory_iterator(work_dir, ec)) {
-    if (!e.path().filename().string().starts_with("fp4gptq-staging-") || !e.is_directory(ec) || e.is_symlink(ec))
+    // Only marked ones: the marker is written after the lock is taken, so an unmarked one may be another
+    // thread's staging directory being created right now.
+    if (!e.path().filename().string().starts_with("fp4gptq-staging-") || e.is_symlink(ec) ||
+        !is_fp4gptq_output(e.path()))
       continue;
-    if (const int fd = try_lock_dir(e.path()); fd >= 0) {
+    if (const int fd = try_lock_dir(e.path(), /*gone_ok=*/true); fd >= 0) {
       remove_stale(e.path());
       ::close(fd);
     }
