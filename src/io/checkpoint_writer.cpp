@@ -3,9 +3,8 @@
 #include <cctype>
 #include <cstdio>
 
-#include <zlib.h>
-
 #include "fp4gptq/error.hpp"
+#include "io/crc32.hpp"
 #include "io/json_file.hpp"
 
 namespace fp4gptq::io {
@@ -89,9 +88,9 @@ CheckpointWriter::CheckpointWriter(StagedDir staging, const CheckpointPlan& plan
     shards_.push_back(std::make_unique<SafetensorsWriter>(
         staged_.path() / name, groups[i], std::map<std::string, std::string>{{"format", "pt"}}, /*keep=*/true));
   }
-  scales_ = std::make_unique<SafetensorsWriter>(
-      staged_.path() / (std::string(kModelFileBase) + "_scales.safetensors"), plan.scale_tensors,
-      std::map<std::string, std::string>{{"format", "pt"}}, /*keep=*/true);
+  scales_ = std::make_unique<SafetensorsWriter>(staged_.path() / (std::string(kModelFileBase) + "_scales.safetensors"),
+                                                plan.scale_tensors,
+                                                std::map<std::string, std::string>{{"format", "pt"}}, /*keep=*/true);
 }
 
 bool CheckpointWriter::resumed() const {
@@ -129,13 +128,13 @@ uint32_t CheckpointWriter::checksum(const std::vector<std::string>& names) const
 }
 
 uint32_t layout_checksum(const CheckpointPlan& plan) {
-  uLong crc = 0;
-  auto add = [&](const std::string& t) { crc = ::crc32(crc, reinterpret_cast<const Bytef*>(t.data()), t.size()); };
+  uint32_t crc = 0;
+  auto add = [&](const std::string& t) { crc = io::crc32(t.data(), t.size(), crc); };
   add(std::to_string(plan.max_shard_bytes));
   for (const auto* list : {&plan.model_tensors, &plan.scale_tensors})
     for (const auto& s : *list)
       add(s.name + "|" + std::string(numeric::dtype_name(s.dtype)) + "|" + shape_str(s.shape) + "\n");
-  return static_cast<uint32_t>(crc);
+  return crc;
 }
 
 const TensorSpec& CheckpointWriter::model_spec(const std::string& name) const {

@@ -2,15 +2,15 @@
 
 #include <fcntl.h>
 #include <unistd.h>
-#include <zlib.h>
 
-#include <cerrno>
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
-#include <vector>
 #include <nlohmann/json.hpp>
+#include <vector>
 
 #include "fp4gptq/error.hpp"
+#include "io/crc32.hpp"
 
 namespace fp4gptq::io {
 
@@ -113,7 +113,7 @@ uint32_t SafetensorsWriter::crc32(const std::string& name, uint32_t crc) const {
     const uint64_t c = std::min<uint64_t>(buf.size(), n - done);
     const ssize_t r = ::pread(fd_, buf.data(), c, static_cast<off_t>(it->second.offset + done));
     if (r <= 0) throw Error(temp_path_.string() + ": cannot read back tensor '" + name + "'");
-    crc = static_cast<uint32_t>(::crc32(crc, buf.data(), static_cast<uInt>(r)));
+    crc = io::crc32(buf.data(), static_cast<size_t>(r), crc);
     done += static_cast<uint64_t>(r);
   }
   return crc;

@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <fmt/core.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include <cerrno>
 #include <csignal>
@@ -12,6 +11,7 @@
 #include <cstring>
 
 #include "fp4gptq/error.hpp"
+#include "io/crc32.hpp"
 #include "io/json_file.hpp"
 
 namespace fp4gptq::pipeline {
@@ -22,16 +22,6 @@ namespace {
 
 constexpr const char* kJournal = ".fp4gptq-resume.json";
 constexpr int kJournalVersion = 1;
-
-uint32_t crc_of(const void* data, size_t n, uint32_t crc = 0) {
-  const auto* p = static_cast<const Bytef*>(data);
-  for (size_t done = 0; done < n;) {  // crc32 takes at most 4 GiB at a time
-    const size_t c = std::min<size_t>(n - done, 1u << 30);
-    crc = static_cast<uint32_t>(::crc32(crc, p + done, static_cast<uInt>(c)));
-    done += c;
-  }
-  return crc;
-}
 
 std::string hex(uint32_t v) { return fmt::format("{:08x}", v); }
 
@@ -123,18 +113,18 @@ nlohmann::ordered_json run_fingerprint(const io::ModelDir& src, const model::Mod
                                        const linalg::Context& ctx, uint32_t output_layout) {
   nlohmann::ordered_json f;
   const std::string config = src.config().dump();
-  f["config.json"] = "crc " + hex(crc_of(config.data(), config.size()));
+  f["config.json"] = "crc " + hex(io::crc32(config.data(), config.size()));
   for (const auto& file : src.files()) {
     const auto h = file->header_bytes();
     std::error_code ec;
     const auto mtime = fs::last_write_time(file->path(), ec).time_since_epoch().count();
-    f["weights " + file->path().filename().string()] =
-        fmt::format("{} bytes, header crc {}, modified {}", file->file_size(), hex(crc_of(h.data(), h.size())), mtime);
+    f["weights " + file->path().filename().string()] = fmt::format(
+        "{} bytes, header crc {}, modified {}", file->file_size(), hex(io::crc32(h.data(), h.size())), mtime);
   }
   uint32_t c = 0;
   for (const auto& s : calib.samples) {
     const auto n = static_cast<uint64_t>(s.size());
-    c = crc_of(s.data(), s.size() * sizeof(int32_t), crc_of(&n, sizeof n, c));
+    c = io::crc32(s.data(), s.size() * sizeof(int32_t), io::crc32(&n, sizeof n, c));
   }
   f["calibration"] = fmt::format("{} samples, {} tokens, crc {}", calib.samples.size(), calib.tokens(), hex(c));
   const auto& g = o.gptq;
@@ -159,7 +149,8 @@ nlohmann::ordered_json run_fingerprint(const io::ModelDir& src, const model::Mod
   f["threads"] = ctx.threads();
   std::string names;
   for (const auto* m : plan.quantized()) names += m->module + "\n";
-  f["quantized modules"] = fmt::format("{}, crc {}", plan.quantized().size(), hex(crc_of(names.data(), names.size())));
+  f["quantized modules"] =
+      fmt::format("{}, crc {}", plan.quantized().size(), hex(io::crc32(names.data(), names.size())));
   f["output layout"] = "crc " + hex(output_layout);  // dtype, shard size, tensors of both files
   return f;
 }
@@ -171,7 +162,7 @@ ResumeJournal::ResumeJournal(io::CheckpointWriter& out, const model::ModelPlan& 
   activations_ = activation_dir.empty() || activation_dir == staging
                      ? staging / ".fp4gptq-activations"
                      : activation_dir / fmt::format("fp4gptq-resume-{}.activations",
-                                                    hex(crc_of(staging.string().data(), staging.string().size())));
+                                                    hex(io::crc32(staging.string().data(), staging.string().size())));
   const auto layers = static_cast<int64_t>(plan.layers.size());
   for (const auto& name : out.tensor_names())
     if (const int64_t l = model::layer_of(name); l >= 0 && l < layers) layer_tensors_[l].push_back(name);
@@ -256,7 +247,7 @@ void ResumeJournal::save_activations(const calib::ActivationStore& x, nlohmann::
   for (int64_t r = 0; r < x.rows(); r += kRows) {
     const int64_t n = std::min(kRows, x.rows() - r);
     x.load_raw(r, n, buf.data());
-    crc = crc_of(buf.data(), static_cast<size_t>(n) * row_bytes, crc);
+    crc = io::crc32(buf.data(), static_cast<size_t>(n) * row_bytes, crc);
     f.write(buf.data(), static_cast<size_t>(n) * row_bytes);
   }
   f.commit();
@@ -282,7 +273,7 @@ void ResumeJournal::load_activations(const nlohmann::ordered_json& entry, calib:
       ::close(fd);
       throw Error(where + "the activation checkpoint is truncated");
     }
-    crc = crc_of(buf.data(), want, crc);
+    crc = io::crc32(buf.data(), want, crc);
     x.store_raw(r, n, buf.data());
     at += want;
   }
