@@ -8,6 +8,7 @@ PACKAGES=(
   libopenblas-dev liblapacke-dev
   libdnnl-dev
   nlohmann-json3-dev zlib1g-dev libcli11-dev libspdlog-dev libfmt-dev libpcre2-dev
+  libonig-dev libicu-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   python3
 )

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "fp4gptq/error.hpp"
+#include "fp4gptq/tokenizer.hpp"
 
 namespace fp4gptq {
 
@@ -75,9 +76,9 @@ struct QuantizeConfig {
   // true, quantize() stops with fp4gptq::Cancelled and removes its staging directory. The library installs
   // no signal handlers: a program does (the CLI sets a flag on SIGINT/SIGTERM that this reads).
   std::function<bool()> cancelled;
+  // Recorded in quantization_report.json's "calibration" (load_examples fills one in).
+  std::optional<CalibrationSummary> calibration_summary;
 };
-
-using Example = std::vector<int32_t>;  // token ids of one calibration sample
 
 struct QuantizeReport {
   int64_t modules = 0, fallbacks = 0, skipped = 0, samples = 0, tokens = 0;
@@ -124,6 +125,11 @@ class CausalLM {
 
 struct EvalConfig {
   int64_t seqlen = 2048;
+  // Text data (JSONL with `text_field`, or .txt) is encoded with this tokenizer (a directory or tokenizer.json;
+  // empty: the model directory's), special tokens per `bos`.
+  std::filesystem::path tokenizer;
+  BosPolicy bos = BosPolicy::File;
+  std::string text_field = "text";
   Compute compute = Compute::BF16;  // bf16 also keeps the activations in bf16
   int threads = 0;
   bool quiet = false;
@@ -134,9 +140,10 @@ struct Perplexity {
   int64_t windows = 0, scored_tokens = 0;
 };
 
-// Perplexity of a model directory (original or pseudo-quantized) on a token-id JSONL file (docs/DESIGN.md §8): all
-// lines' ids in file order, non-overlapping windows of seqlen, the tail dropped.
-Perplexity evaluate_perplexity(const std::filesystem::path& model_dir, const std::filesystem::path& data_jsonl,
+// Perplexity of a model directory (original or pseudo-quantized) on a data file (docs/DESIGN.md §8): token-id
+// JSONL (all lines' ids in file order), or text (GPTQ's wikitext-2 protocol: the JSONL documents joined with
+// "\n\n", or the whole .txt, encoded once); non-overlapping windows of seqlen, the tail dropped.
+Perplexity evaluate_perplexity(const std::filesystem::path& model_dir, const std::filesystem::path& data,
                                const EvalConfig& config = {});
 
 }  // namespace fp4gptq

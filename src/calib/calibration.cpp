@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <numeric>
 #include <random>
@@ -19,10 +20,9 @@ const nlohmann::json& flat_list(const nlohmann::json& v) {
   return v;
 }
 
-// std::getline with a bound: a line longer than `max` bytes is an error (named by where()) before it is all
-// in memory.
-template <typename Where>
-bool read_line(std::istream& in, std::string& line, uint64_t max, Where&& where) {
+}  // namespace
+
+bool read_line(std::istream& in, std::string& line, uint64_t max, const std::function<std::string()>& where) {
   line.clear();
   char buf[1 << 16];
   while (true) {
@@ -37,8 +37,6 @@ bool read_line(std::istream& in, std::string& line, uint64_t max, Where&& where)
     return !line.empty() || !in.fail();
   }
 }
-
-}  // namespace
 
 int64_t CalibrationSet::tokens() const {
   int64_t n = 0;

@@ -3,6 +3,9 @@
 // optional "attention_mask" (mask-0 positions dropped). Every line is validated; errors name file and line.
 #include <cstdint>
 #include <filesystem>
+#include <functional>
+#include <istream>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -19,6 +22,9 @@ struct CalibrationOptions {
 struct CalibrationSet {
   std::vector<std::vector<int32_t>> samples;
   std::vector<int64_t> lines;  // 1-based line number of each sample
+  // Where the samples came from (file, format, mode, documents, too_short): copied into the report's
+  // "calibration".
+  nlohmann::ordered_json provenance = nlohmann::ordered_json::object();
   int64_t tokens() const;
 };
 
@@ -27,6 +33,10 @@ struct CalibrationSet {
 std::optional<std::vector<int32_t>> parse_sample_line(std::string_view line, int64_t vocab_size,
                                                       const std::string& source);
 inline constexpr uint64_t kMaxLineBytes = 256ull << 20;
+
+// std::getline with a bound: a line longer than `max` bytes is an error (named by where()) before it is all in
+// memory. False at the end of the file.
+bool read_line(std::istream& in, std::string& line, uint64_t max, const std::function<std::string()>& where);
 
 // Reads and validates every line: ids integers in [0, vocab_size), attention_mask (if any) of the same
 // length with 0/1 values, no sample empty after masking; an empty file is an error.

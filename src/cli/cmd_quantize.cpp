@@ -16,18 +16,32 @@ Subcommand add_quantize(CLI::App& app) {
        shard = std::make_shared<std::string>(), act_memory = std::make_shared<std::string>();
   auto nsamples = std::make_shared<int64_t>(128), seqlen = std::make_shared<int64_t>(2048);
   auto seed = std::make_shared<int64_t>(-1);
+  auto mode = std::make_shared<CalibMode>(CalibMode::Auto);
+  auto text = std::make_shared<TextOptions>();
   auto no_true_seq = std::make_shared<bool>(false), no_fuse = std::make_shared<bool>(false),
        overwrite = std::make_shared<bool>(false), resume = std::make_shared<bool>(false);
   cmd->add_option("--model", *model, "Hugging Face model directory (config.json + *.safetensors)")->required();
   cmd->add_option("--calib", *calib,
-                  "Calibration JSONL: one {\"input_ids\": [...], \"attention_mask\": [...]?} per line")
+                  "Calibration data: token-id JSONL ({\"input_ids\": [...], \"attention_mask\": [...]?} per line), "
+                  "text JSONL ({\"text\": ...} per line) or plain UTF-8 text (.txt), encoded with the model's "
+                  "tokenizer.json")
       ->required();
   cmd->add_option("--out", *out, "Output directory (built under a temporary name, renamed when complete)")->required();
-  cmd->add_option("--nsamples", *nsamples, "Calibration samples: the first N lines (all lines: 0)")
+  cmd->add_option("--nsamples", *nsamples, "Calibration samples: the first N lines / documents (all: 0), or N windows")
       ->capture_default_str();
-  cmd->add_option("--seqlen", *seqlen, "Truncate each sample to its first L tokens (0: no truncation)")
+  cmd->add_option("--seqlen", *seqlen,
+                  "Truncate each sample to its first L tokens (0: no truncation); the window length in windows mode")
       ->capture_default_str();
-  cmd->add_option("--seed", *seed, "Pick --nsamples lines at random with this seed instead of the first ones");
+  cmd->add_option("--seed", *seed,
+                  "Pick --nsamples lines / documents at random with this seed instead of the first ones; the windows' "
+                  "seed in windows mode (default 0)");
+  cmd->add_option("--calib-mode", *mode,
+                  "Text calibration: documents (AutoGPTQ: each document a sample, truncated to --seqlen), windows "
+                  "(GPTQ's C4/wikitext loaders: random --seqlen-token windows of documents longer than that, or of "
+                  "the whole .txt), auto (documents for JSONL, windows for .txt)")
+      ->transform(CLI::CheckedTransformer(calib_mode_names()))
+      ->default_str("auto");
+  add_text_options(cmd, *text);
   cmd->add_option("--damp", c->damp_percent,
                   "Damping: damp · mean(diag H) added to the diagonal (retried +0.01 up to 1.0)")
       ->capture_default_str();
@@ -84,9 +98,24 @@ Subcommand add_quantize(CLI::App& app) {
             cfg.static_groups = *block_scales == "static";
             cfg.true_sequential = !*no_true_seq;
             cfg.fuse_scales = !*no_fuse;
+            const auto seed_opt = *seed >= 0 ? std::optional<uint64_t>(*seed) : std::nullopt;
+            std::vector<Example> examples;
+            CalibrationSummary summary;
+            if (calibration_format(*calib, text->text_field) == "token-ids") {
+              if (*mode == CalibMode::Windows)
+                throw Error(*calib + ": --calib-mode windows needs text; this file holds token ids");
+              // Validated against the model's vocabulary, which needs the config only.
+              examples = load_examples(*calib, CausalLM::from_pretrained(*model, cfg).vocab_size(), *nsamples,
+                                       *seqlen, seed_opt);
+              summary = {*calib, "token-ids", "documents", static_cast<int64_t>(examples.size()), 0, 0, 0};
+              for (const auto& e : examples) summary.tokens += static_cast<int64_t>(e.size());
+            } else {
+              const auto tok = load_tokenizer(*text, *model);
+              examples = load_examples(*calib, tok, {*nsamples, *seqlen, *mode, seed_opt, text->text_field}, &summary);
+            }
+            if (!cfg.quiet) fmt::print(stderr, "calibration: {} ({})\n", summary.describe(), summary.mode);
+            cfg.calibration_summary = summary;
             auto lm = CausalLM::from_pretrained(*model, cfg);
-            const auto examples = load_examples(*calib, lm.vocab_size(), *nsamples, *seqlen,
-                                                *seed >= 0 ? std::optional<uint64_t>(*seed) : std::nullopt);
             const auto r = lm.quantize(examples);
             lm.save_quantized(out_dir, *overwrite);
             fmt::print(

@@ -16,5 +16,6 @@ Subcommand add_inspect(CLI::App& app);
 Subcommand add_rtn(CLI::App& app);
 Subcommand add_quantize(CLI::App& app);
 Subcommand add_eval_ppl(CLI::App& app);
+Subcommand add_tokenize(CLI::App& app);
 
 }  // namespace fp4gptq::cli

@@ -30,6 +30,21 @@ void add_output_options(CLI::App* cmd, QuantizeConfig& cfg, std::string& shard, 
   cmd->add_flag("--quiet", cfg.quiet, "No progress on stderr");
 }
 
+void add_text_options(CLI::App* cmd, TextOptions& t) {
+  cmd->add_option("--tokenizer", t.tokenizer,
+                  "tokenizer.json (or a directory holding it) for text data (default: the model directory's)");
+  cmd->add_option("--bos", t.bos,
+                  "Special tokens of text: file (tokenizer.json's post-processor, as the tokenizers library), auto "
+                  "(as transformers: Llama/Gemma classes follow tokenizer_config.json's add_bos_token), always, never")
+      ->transform(CLI::CheckedTransformer(bos_policy_names()))
+      ->default_str("file");
+  cmd->add_option("--text-field", t.text_field, "The JSONL field holding each document's text")->capture_default_str();
+}
+
+Tokenizer load_tokenizer(const TextOptions& t, const std::string& model_dir) {
+  return Tokenizer::from_pretrained(t.tokenizer.empty() ? model_dir : t.tokenizer, t.bos);
+}
+
 void prepare_output(QuantizeConfig& cfg, const std::filesystem::path& out_dir, bool overwrite,
                     const std::vector<std::filesystem::path>& inputs) {
   std::error_code ec;

@@ -23,6 +23,15 @@ void add_output_options(CLI::App* cmd, QuantizeConfig& cfg, std::string& shard, 
 // with the flag that replaces it), with `inputs` (model directory, calibration file) never touched; then
 // sets where the run stages (beside the output, so the final rename stays on one filesystem) and its
 // cancellation hook (SIGINT/SIGTERM, signals.hpp).
+// --tokenizer, --bos, --text-field: how text data is read (quantize, eval-ppl, tokenize).
+struct TextOptions {
+  std::string tokenizer;  // empty: the model directory
+  BosPolicy bos = BosPolicy::File;
+  std::string text_field = "text";
+};
+void add_text_options(CLI::App* cmd, TextOptions& t);
+Tokenizer load_tokenizer(const TextOptions& t, const std::string& model_dir);
+
 void prepare_output(QuantizeConfig& cfg, const std::filesystem::path& out_dir, bool overwrite,
                     const std::vector<std::filesystem::path>& inputs);
 

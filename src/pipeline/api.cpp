@@ -2,6 +2,7 @@
 #include "fp4gptq/fp4gptq.hpp"
 
 #include "calib/calibration.hpp"
+#include "calib/text_calibration.hpp"
 #include "io/checkpoint_writer.hpp"
 #include "model/config.hpp"
 #include "pipeline/checkpoint_output.hpp"
@@ -133,7 +134,12 @@ int64_t CausalLM::vocab_size() const { return impl_->plan.config.vocab_size; }
 QuantizeReport CausalLM::quantize(const std::vector<Example>& examples) {
   auto& m = *impl_;
   const bool gptq = m.config.algorithm == Algorithm::GPTQ;
-  const auto set = gptq ? calibration_of(examples, vocab_size()) : calib::CalibrationSet{};
+  auto set = gptq ? calibration_of(examples, vocab_size()) : calib::CalibrationSet{};
+  if (const auto& s = impl_->config.calibration_summary) {
+    set.provenance = {{"file", s->file}, {"format", s->format}, {"documents", s->documents}};
+    if (!s->mode.empty()) set.provenance["mode"] = s->mode;
+    set.provenance["too_short"] = s->too_short;
+  }
   m.out.reset();  // a second quantize() starts over
   auto staging = m.config.staging_dir.empty() ? io::StagedDir::scratch(m.config.work_dir)
                                               : io::StagedDir::at(m.config.staging_dir, m.config.resume);
@@ -161,14 +167,19 @@ void CausalLM::save_quantized(const std::filesystem::path& out_dir, bool overwri
   impl_->out.reset();
 }
 
-Perplexity evaluate_perplexity(const std::filesystem::path& model_dir, const std::filesystem::path& data_jsonl,
+Perplexity evaluate_perplexity(const std::filesystem::path& model_dir, const std::filesystem::path& data,
                                const EvalConfig& c) {
   const linalg::Context ctx(c.threads);
   const io::ModelDir dir(model_dir);
   const auto cfg = model::ModelConfig::parse(dir.config(), dir.config_path().string());
   std::vector<int32_t> stream;
-  for (const auto& s : calib::read_token_jsonl(data_jsonl, cfg.vocab_size).samples)
-    stream.insert(stream.end(), s.begin(), s.end());
+  if (calib::detect_kind(data, c.text_field) == calib::FileKind::TokenIds) {
+    for (const auto& s : calib::read_token_jsonl(data, cfg.vocab_size).samples)
+      stream.insert(stream.end(), s.begin(), s.end());
+  } else {
+    const auto tok = Tokenizer::from_pretrained(c.tokenizer.empty() ? model_dir : c.tokenizer, c.bos);
+    stream = calib::text_stream(data, tok.impl(), cfg.vocab_size, c.text_field);
+  }
   const bool f32 = c.compute == Compute::F32;
   const auto p = pipeline::eval_perplexity(ctx, dir, stream, c.seqlen, internal(c.compute),
                                            f32 ? numeric::DType::F32 : numeric::DType::BF16, c.quiet);

@@ -93,7 +93,9 @@ QuantizeSummary LayerLoop::run() {
   }
   auto fields = method_.fields();
   fields.fuse_scales = o_.fuse_scales;
-  out_.finish(fields, report_.json(src_.dir().string(), {s.samples, s.tokens, s.seconds, s.peak_rss, s.split}));
+  RunTotals totals{s.samples, s.tokens, {}, s.seconds, s.peak_rss, s.split};
+  if (calib_) totals.calibration_provenance = calib_->provenance;
+  out_.finish(fields, report_.json(src_.dir().string(), totals));
   if (journal_) journal_->finish();
   return s;
 }

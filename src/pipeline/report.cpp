@@ -38,7 +38,10 @@ nlohmann::ordered_json Report::json(const std::string& model_dir, const RunTotal
   nlohmann::ordered_json report;
   report["method"] = method_.name();
   report["model"] = model_dir;
-  if (calibrated) report["calibration"] = {{"samples", t.samples}, {"tokens", t.tokens}};
+  if (calibrated) {
+    report["calibration"] = {{"samples", t.samples}, {"tokens", t.tokens}};
+    for (const auto& [k, v] : t.calibration_provenance.items()) report["calibration"][k] = v;
+  }
   report["summary"] = summary;
   report["modules"] = rows_;
   report["skipped"] = skipped_;

@@ -13,6 +13,7 @@ namespace fp4gptq::pipeline {
 
 struct RunTotals {
   int64_t samples = 0, tokens = 0;  // calibration
+  nlohmann::ordered_json calibration_provenance = nlohmann::ordered_json::object();
   double seconds = 0;
   uint64_t peak_rss = 0;
   TimeSplit split;

@@ -1,0 +1,19 @@
+#pragma once
+// tokenizer.json "normalizer" (tokenizers' normalizers): NFC, NFD, NFKC, NFKD, Lowercase, Strip, Prepend, Replace,
+// ByteLevel and Sequence. Anything else is an error naming the file and the type.
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+
+namespace fp4gptq::tokenizer {
+
+class Normalizer {
+ public:
+  virtual ~Normalizer() = default;
+  virtual void normalize(std::string& s) const = 0;
+};
+
+// nullptr for a null normalizer.
+std::unique_ptr<Normalizer> make_normalizer(const nlohmann::json& j, const std::string& where);
+
+}  // namespace fp4gptq::tokenizer
