@@ -20,7 +20,7 @@ mkdir -p "$out"
 [ -x build/bench/tokenizer_bench ] || scripts/build.sh
 python3 bench/tokenizer/make_bench_text.py --out "$out/text.txt" --mb "$mb" >"$out/text.sha256"
 toks=()
-for f in qwen3 llama3 llama2 gemma3 deepseek_v3; do toks+=("tests/data/tokenizers/$f/tokenizer.json.gz"); done
+for f in qwen3 llama3 mistral gemma3 deepseek_v3; do toks+=("tests/data/tokenizers/$f/tokenizer.json.gz"); done
 echo "text: $(stat -c %s "$out/text.txt") bytes, sha256 $(cat "$out/text.sha256"); CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-)"
 FP4GPTQ_BENCH_TEXT="$out/text.txt" FP4GPTQ_BENCH_TOKENIZERS="$(IFS=,; echo "${toks[*]}")" \
   build/bench/tokenizer_bench --benchmark_format=json --benchmark_repetitions=3 \

@@ -86,7 +86,7 @@ struct CalibrationSummary {
   int64_t samples = 0, tokens = 0;
   int64_t documents = 0;  // documents read (JSONL lines with text, or 1 for .txt)
   int64_t too_short = 0;  // documents skipped: empty (Documents), or not longer than seqlen (Windows)
-  std::string describe() const;  // one line for the log
+  std::string describe() const;  // one line for the log: "64 samples, 8192 tokens (windows mode; ...)"
 };
 
 // "token-ids" (JSONL of {"input_ids": [...]}), "text-jsonl" (JSONL with `text_field`) or "text" (.txt), as the
@@ -96,6 +96,10 @@ std::string calibration_format(const std::filesystem::path& file, const std::str
 // Calls `f` with each document of a text file in order: each JSONL line's `text_field`, or the whole .txt.
 void for_each_document(const std::filesystem::path& file, const std::string& text_field,
                        const std::function<void(const std::string&)>& f);
+
+// Every line of a token-id JSONL in order, ids checked against vocab_size; an empty list is an empty line (for
+// decoding, unlike load_examples, which refuses empty samples).
+std::vector<std::vector<int32_t>> read_token_ids(const std::filesystem::path& file, int64_t vocab_size);
 
 // Samples from a text file: JSONL with `text_field` per line, or plain UTF-8 text (.txt, one document).
 // Errors name the file, the line and, for invalid UTF-8, the byte offset.

@@ -45,7 +45,7 @@ int64_t CalibrationSet::tokens() const {
 }
 
 std::optional<std::vector<int32_t>> parse_sample_line(std::string_view line, int64_t vocab_size,
-                                                      const std::string& source) {
+                                                      const std::string& source, bool allow_empty) {
   const std::string where = source + ": ";
   if (line.find_first_not_of(" \t\r") == std::string::npos) return std::nullopt;  // blank lines are skipped
   // {"input_ids": [[...]]} nests 3 deep; a few other keys (e.g. "text") are allowed and ignored.
@@ -80,12 +80,12 @@ std::optional<std::vector<int32_t>> parse_sample_line(std::string_view line, int
                   " is outside the vocabulary [0, " + std::to_string(vocab_size) + ")");
     sample.push_back(static_cast<int32_t>(v));
   }
-  if (sample.empty())
+  if (sample.empty() && !allow_empty)
     throw Error(where + "empty sample (no tokens" + std::string(mask ? " after attention_mask" : "") + ")");
   return sample;
 }
 
-CalibrationSet read_token_jsonl(const std::filesystem::path& path, int64_t vocab_size) {
+CalibrationSet read_token_jsonl(const std::filesystem::path& path, int64_t vocab_size, bool allow_empty) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw Error(path.string() + ": cannot open the calibration file");
   CalibrationSet set;
@@ -93,7 +93,7 @@ CalibrationSet read_token_jsonl(const std::filesystem::path& path, int64_t vocab
   int64_t lineno = 0;
   while (read_line(in, line, kMaxLineBytes, [&] { return path.string() + ":" + std::to_string(lineno + 1); })) {
     ++lineno;
-    auto sample = parse_sample_line(line, vocab_size, path.string() + ":" + std::to_string(lineno));
+    auto sample = parse_sample_line(line, vocab_size, path.string() + ":" + std::to_string(lineno), allow_empty);
     if (!sample) continue;
     set.samples.push_back(std::move(*sample));
     set.lines.push_back(lineno);

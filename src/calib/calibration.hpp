@@ -30,8 +30,9 @@ struct CalibrationSet {
 
 // One line's sample: nullopt for a blank line; `source` ("file:line") prefixes errors. The line is parsed within
 // kLineLimits (docs/DESIGN.md §6).
+// allow_empty: an empty list (or all masked) is a sample of no ids rather than an error (for decoding).
 std::optional<std::vector<int32_t>> parse_sample_line(std::string_view line, int64_t vocab_size,
-                                                      const std::string& source);
+                                                      const std::string& source, bool allow_empty = false);
 inline constexpr uint64_t kMaxLineBytes = 256ull << 20;
 
 // std::getline with a bound: a line longer than `max` bytes is an error (named by where()) before it is all in
@@ -40,7 +41,7 @@ bool read_line(std::istream& in, std::string& line, uint64_t max, const std::fun
 
 // Reads and validates every line: ids integers in [0, vocab_size), attention_mask (if any) of the same
 // length with 0/1 values, no sample empty after masking; an empty file is an error.
-CalibrationSet read_token_jsonl(const std::filesystem::path& path, int64_t vocab_size);
+CalibrationSet read_token_jsonl(const std::filesystem::path& path, int64_t vocab_size, bool allow_empty = false);
 
 // read_token_jsonl, then the selection and truncation of `options`.
 CalibrationSet load_calibration(const std::filesystem::path& path, int64_t vocab_size,

@@ -1,7 +1,11 @@
 #include <fmt/core.h>
 #include <fmt/format.h>
 
+#include <filesystem>
+#include <optional>
+
 #include "cli/commands.hpp"
+#include "fp4gptq/fp4gptq.hpp"
 #include "model/config.hpp"
 #include "tools/tiny_model.hpp"
 
@@ -24,7 +28,12 @@ Subcommand add_make_tiny_model(CLI::App& app) {
   cmd->add_option("--heads", o->heads, "num_attention_heads")->capture_default_str();
   cmd->add_option("--kv-heads", o->kv_heads, "num_key_value_heads")->capture_default_str();
   cmd->add_option("--head-dim", o->head_dim, "head_dim")->capture_default_str();
-  cmd->add_option("--vocab", o->vocab, "vocab_size")->capture_default_str();
+  auto* vocab = cmd->add_option("--vocab", o->vocab, "vocab_size")->capture_default_str();
+  auto tokenizer = std::make_shared<std::string>();
+  cmd->add_option("--tokenizer", *tokenizer,
+                  "A tokenizer.json to put in the model directory (with the tokenizer_config.json beside it, if any), "
+                  "so text calibration works; vocab_size becomes its vocabulary rounded up to a multiple of 64 "
+                  "unless --vocab is given");
   cmd->add_option("--experts", o->experts, "num_experts (MoE)")->capture_default_str();
   cmd->add_option("--experts-per-tok", o->experts_per_tok, "num_experts_per_tok (MoE)")->capture_default_str();
   cmd->add_option("--moe-intermediate", o->moe_intermediate, "moe_intermediate_size (MoE)")->capture_default_str();
@@ -45,7 +54,23 @@ Subcommand add_make_tiny_model(CLI::App& app) {
   cmd->add_flag("--overwrite", o->overwrite, "Replace an existing output directory");
   return {cmd, [=] {
             o->calib_path = *calib;
+            std::optional<Tokenizer> tok;
+            if (!tokenizer->empty()) {
+              tok = Tokenizer::from_pretrained(*tokenizer);  // a bad file fails before anything is written
+              if (vocab->count() == 0) o->vocab = (tok->vocab_size() + 63) / 64 * 64;
+              if (o->vocab < tok->vocab_size())
+                throw Error("--vocab " + std::to_string(o->vocab) + " is smaller than " + *tokenizer + "'s vocabulary (" +
+                            std::to_string(tok->vocab_size()) + ")");
+            }
             tools::make_tiny_model(*out, *o);
+            if (tok) {
+              const std::filesystem::path src(*tokenizer), dir(*out);
+              const auto file = std::filesystem::is_directory(src) ? src / "tokenizer.json" : src;
+              std::filesystem::copy_file(file, dir / "tokenizer.json", std::filesystem::copy_options::overwrite_existing);
+              if (std::filesystem::exists(file.parent_path() / "tokenizer_config.json"))
+                std::filesystem::copy_file(file.parent_path() / "tokenizer_config.json", dir / "tokenizer_config.json",
+                                           std::filesystem::copy_options::overwrite_existing);
+            }
             fmt::print("wrote {} ({} {} layers, hidden {}) and calibration {}\n", *out, o->arch, o->layers, o->hidden,
                        calib->empty() ? *out + "/calibration.jsonl" : *calib);
           }};

@@ -113,7 +113,7 @@ Subcommand add_quantize(CLI::App& app) {
               const auto tok = load_tokenizer(*text, *model);
               examples = load_examples(*calib, tok, {*nsamples, *seqlen, *mode, seed_opt, text->text_field}, &summary);
             }
-            if (!cfg.quiet) fmt::print(stderr, "calibration: {} ({})\n", summary.describe(), summary.mode);
+            if (!cfg.quiet) fmt::print(stderr, "calibration: {}\n", summary.describe());
             cfg.calibration_summary = summary;
             auto lm = CausalLM::from_pretrained(*model, cfg);
             const auto r = lm.quantize(examples);

@@ -24,7 +24,7 @@ void tokenize_file(const Tokenizer& tok, const std::string& input, const TextOpt
 }
 
 void decode_file(const Tokenizer& tok, const std::string& input, bool skip_special) {
-  for (const auto& ids : load_examples(input, tok.vocab_size())) {
+  for (const auto& ids : read_token_ids(input, tok.vocab_size())) {
     const nlohmann::json line = {{"text", tok.decode(ids, skip_special)}};
     std::cout << line.dump() << '\n';
   }

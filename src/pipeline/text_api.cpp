@@ -77,11 +77,15 @@ void for_each_document(const std::filesystem::path& file, const std::string& tex
   calib::for_each_document(file, text_field, [&](const std::string& text, const std::string&) { f(text); });
 }
 
+std::vector<std::vector<int32_t>> read_token_ids(const std::filesystem::path& file, int64_t vocab_size) {
+  return calib::read_token_jsonl(file, vocab_size, /*allow_empty=*/true).samples;
+}
+
 std::string CalibrationSummary::describe() const {
-  std::string s = fmt::format("{} samples, {} tokens, from {} document{}", samples, tokens, documents,
-                              documents == 1 ? "" : "s");
-  if (too_short) s += fmt::format(" ({} skipped: empty or too short)", too_short);
-  return s;
+  std::string s = fmt::format("{} samples, {} tokens ({} mode; the file has {} document{}", samples, tokens, mode,
+                              documents, documents == 1 ? "" : "s");
+  if (too_short) s += fmt::format(", {} skipped as {}", too_short, mode == "windows" ? "too short" : "empty");
+  return s + ")";
 }
 
 std::vector<Example> load_examples(const std::filesystem::path& file, const Tokenizer& tok,

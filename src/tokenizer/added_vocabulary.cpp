@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "fp4gptq/error.hpp"
+#include "tokenizer/bpe.hpp"
 #include "tokenizer/json_fields.hpp"
 #include "tokenizer/normalizers.hpp"
 #include "tokenizer/unicode.hpp"
@@ -57,9 +58,11 @@ int32_t AddedVocabulary::Trie::longest(std::string_view s, size_t at, size_t& le
   return best;
 }
 
-void AddedVocabulary::init(const nlohmann::json& list, const Normalizer* normalizer, const std::string& where) {
+AddedVocabulary::AddedVocabulary(const nlohmann::json& list, const Normalizer* normalizer, const BpeModel& model,
+                                 const std::string& where) {
   if (list.is_null()) return;
   if (!list.is_array()) throw Error(where + ": expected a list of tokens");
+  std::vector<AddedToken> entries;
   for (size_t i = 0; i < list.size(); ++i) {
     const std::string at = where + "[" + std::to_string(i) + "]";
     const auto& t = list[i];
@@ -67,19 +70,47 @@ void AddedVocabulary::init(const nlohmann::json& list, const Normalizer* normali
     tok.content = string_field(t, "content", at);
     const int64_t file_id = int_field(t, "id", at);
     if (file_id < 0 || file_id > 0x7FFFFFFF) throw Error(at + ".id: expected a token id in [0, 2^31)");
-    // tokenizers keeps a token's id from the model's vocabulary where it has one (warning if the file differs).
-    tok.id = static_cast<uint32_t>(model_ids_[i] >= 0 ? model_ids_[i] : file_id);
     tok.single_word = bool_or(t, "single_word", false, at);
     tok.lstrip = bool_or(t, "lstrip", false, at);
     tok.rstrip = bool_or(t, "rstrip", false, at);
-    tok.normalized = bool_or(t, "normalized", !bool_or(t, "special", false, at), at);
     tok.special = bool_or(t, "special", false, at);
+    tok.normalized = bool_or(t, "normalized", !tok.special, at);
     check_utf8(tok.content, at + ".content");
-    if (tok.content.empty() || by_content_.count(tok.content)) continue;  // ignored, as tokenizers does
-    const size_t k = tokens_.size();
-    by_content_.emplace(tok.content, k);
-    by_id_[tok.id] = k;
-    tokens_.push_back(std::move(tok));
+    entries.push_back(std::move(tok));
+  }
+  // tokenizers' add_tokens: a content is special if any entry says so; which trie it is matched in comes from its
+  // first special entry (or its first entry); its id from its first entry; the flags used when matching from its
+  // last entry (an entry equal in every field to an earlier one is ignored).
+  std::unordered_map<std::string, bool> trie_normalized;
+  for (const auto& e : entries)
+    if (e.special && !e.content.empty() && !trie_normalized.count(e.content)) trie_normalized[e.content] = e.normalized;
+  const auto same = [](const AddedToken& a, const AddedToken& b) {
+    return a.content == b.content && a.single_word == b.single_word && a.lstrip == b.lstrip && a.rstrip == b.rstrip &&
+           a.normalized == b.normalized && a.special == b.special;
+  };
+  std::vector<AddedToken> seen;
+  auto next_id = static_cast<uint32_t>(model.size());
+  for (auto& e : entries) {
+    if (e.content.empty() || std::any_of(seen.begin(), seen.end(), [&](const auto& s) { return same(s, e); })) continue;
+    seen.push_back(e);
+    const bool special = trie_normalized.count(e.content) > 0;
+    if (const auto it = by_content_.find(e.content); it != by_content_.end()) {
+      AddedToken& t = tokens_[it->second];
+      const uint32_t id = t.id;
+      const bool norm = t.normalized;
+      t = e;
+      t.id = id;
+      t.normalized = norm;  // the trie it went into
+      t.special = special;
+      continue;
+    }
+    const auto model_id = model.token_to_id(e.content);
+    e.id = model_id ? *model_id : next_id++;
+    if (special) e.normalized = trie_normalized[e.content];
+    e.special = special;
+    by_content_.emplace(e.content, tokens_.size());
+    by_id_[e.id] = tokens_.size();
+    tokens_.push_back(std::move(e));
   }
   for (size_t k = 0; k < tokens_.size(); ++k) {
     const auto& t = tokens_[k];
@@ -169,7 +200,7 @@ Pieces AddedVocabulary::extract_and_normalize(std::string_view text, const Norma
   split(Piece{std::string(text), -1, true}, raw_, pieces);
   std::erase_if(pieces, [](const Piece& p) { return p.text.empty(); });
   split_pieces(pieces, [&](Piece& p, Pieces& out) {
-    if (normalizer) normalizer->normalize(p.text);
+    if (normalizer) normalizer->normalize(p.text, p.at_origin);
     split(std::move(p), normalized_, out);
   });
   return pieces;

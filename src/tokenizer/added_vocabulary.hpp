@@ -24,11 +24,14 @@ struct AddedToken {
   bool single_word = false, lstrip = false, rstrip = false, normalized = true, special = false;
 };
 
+class BpeModel;
+
 class AddedVocabulary {
  public:
-  // `model_id(content)` gives a token's id in the model's vocabulary, or -1 (then the file's id is used).
-  template <typename ModelId>
-  AddedVocabulary(const nlohmann::json& list, const Normalizer* normalizer, ModelId&& model_id,
+  // The tokens of `list` (tokenizer.json "added_tokens") with the ids tokenizers gives them: the model's id for a
+  // content in its vocabulary, else the next free id from the vocabulary's size on, in file order (the file's
+  // "id" is not used, as in the library, which only warns when it differs).
+  AddedVocabulary(const nlohmann::json& list, const Normalizer* normalizer, const BpeModel& model,
                   const std::string& where);
 
   // Cuts `text` into pieces: the tokens matched, and the normalized text between them (as in
@@ -41,7 +44,7 @@ class AddedVocabulary {
   uint32_t max_id() const;  // 0 when there are none
 
  private:
-  // A byte trie of token contents; match(s, at) returns the longest token starting at s[at].
+  // A byte trie of token contents; longest(s, at) returns the longest token starting at s[at].
   struct Trie {
     struct Node {
       std::vector<std::pair<unsigned char, int32_t>> next;  // sorted by byte
@@ -52,25 +55,12 @@ class AddedVocabulary {
     void insert(std::string_view key, int32_t token);
     int32_t longest(std::string_view s, size_t at, size_t& len) const;
   };
-  void init(const nlohmann::json& list, const Normalizer* normalizer, const std::string& where);
   void split(Piece&& piece, const Trie& trie, Pieces& out) const;
 
-  std::vector<AddedToken> tokens_;
+  std::vector<AddedToken> tokens_;  // one per content; the flags of its last entry
   std::unordered_map<uint32_t, size_t> by_id_;
   std::unordered_map<std::string, size_t> by_content_;
   Trie raw_, normalized_;
-  std::vector<int64_t> model_ids_;  // per token, from the constructor
 };
-
-template <typename ModelId>
-AddedVocabulary::AddedVocabulary(const nlohmann::json& list, const Normalizer* normalizer, ModelId&& model_id,
-                                 const std::string& where) {
-  if (list.is_array())
-    for (const auto& t : list)
-      model_ids_.push_back(t.is_object() && t.contains("content") && t["content"].is_string()
-                               ? model_id(t["content"].template get<std::string>())
-                               : -1);
-  init(list, normalizer, where);
-}
 
 }  // namespace fp4gptq::tokenizer

@@ -15,7 +15,7 @@ namespace {
 class UnicodeForm final : public Normalizer {
  public:
   explicit UnicodeForm(NormalForm f) : form_(f) {}
-  void normalize(std::string& s) const override { s = tokenizer::normalize(s, form_); }
+  void normalize(std::string& s, bool&) const override { s = tokenizer::normalize(s, form_); }
 
  private:
   NormalForm form_;
@@ -23,14 +23,14 @@ class UnicodeForm final : public Normalizer {
 
 class Lowercase final : public Normalizer {
  public:
-  void normalize(std::string& s) const override { s = to_lower(s); }
+  void normalize(std::string& s, bool&) const override { s = to_lower(s); }
 };
 
 // Strips White_Space characters from the left and/or right end.
 class Strip final : public Normalizer {
  public:
   Strip(bool left, bool right) : left_(left), right_(right) {}
-  void normalize(std::string& s) const override {
+  void normalize(std::string& s, bool& front) const override {
     size_t b = 0, e = s.size();
     if (left_)
       for (size_t i = 0; i < e;) {
@@ -45,6 +45,7 @@ class Strip final : public Normalizer {
         if (!is_whitespace(next_char(s, i))) break;
         e = start;
       }
+    if (b > 0) front = false;
     s = s.substr(b, e - b);
   }
 
@@ -56,8 +57,8 @@ class Strip final : public Normalizer {
 class Prepend final : public Normalizer {
  public:
   explicit Prepend(std::string p) : p_(std::move(p)) {}
-  void normalize(std::string& s) const override {
-    if (!s.empty()) s.insert(0, p_);
+  void normalize(std::string& s, bool&) const override {
+    if (!s.empty()) s.insert(0, p_);  // the prepended text takes the first character's place in the original
   }
 
  private:
@@ -67,7 +68,15 @@ class Prepend final : public Normalizer {
 class Replace final : public Normalizer {
  public:
   Replace(std::unique_ptr<Pattern> p, std::string content) : p_(std::move(p)), content_(std::move(content)) {}
-  void normalize(std::string& s) const override { s = replace_all(s, *p_, content_); }
+  void normalize(std::string& s, bool& front) const override {
+    if (content_.empty()) {  // a match removed at the start takes the first character with it
+      thread_local std::vector<Span> spans;
+      spans.clear();
+      p_->find_matches(s, spans);
+      if (!spans.empty() && spans[0].is_match && spans[0].end > 0) front = false;
+    }
+    s = replace_all(s, *p_, content_);
+  }
 
  private:
   std::unique_ptr<Pattern> p_;
@@ -77,7 +86,7 @@ class Replace final : public Normalizer {
 // Every byte becomes its byte-level character (tokenizers' ByteLevel normalizer).
 class ByteLevelNormalizer final : public Normalizer {
  public:
-  void normalize(std::string& s) const override {
+  void normalize(std::string& s, bool&) const override {
     std::string out;
     out.reserve(s.size() * 2);
     append_byte_chars(out, s);
@@ -88,8 +97,8 @@ class ByteLevelNormalizer final : public Normalizer {
 class Sequence final : public Normalizer {
  public:
   explicit Sequence(std::vector<std::unique_ptr<Normalizer>> parts) : parts_(std::move(parts)) {}
-  void normalize(std::string& s) const override {
-    for (const auto& p : parts_) p->normalize(s);
+  void normalize(std::string& s, bool& front) const override {
+    for (const auto& p : parts_) p->normalize(s, front);
   }
 
  private:

@@ -10,7 +10,13 @@ namespace fp4gptq::tokenizer {
 class Normalizer {
  public:
   virtual ~Normalizer() = default;
-  virtual void normalize(std::string& s) const = 0;
+  // `front` says whether s still begins with (what became of) its first original character: a normalizer that
+  // removes it (Strip, Replace with nothing) clears it. tokenizers decides Metaspace "first" by that offset.
+  virtual void normalize(std::string& s, bool& front) const = 0;
+  void normalize(std::string& s) const {
+    bool front = true;
+    normalize(s, front);
+  }
 };
 
 // nullptr for a null normalizer.

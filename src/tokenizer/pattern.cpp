@@ -42,10 +42,6 @@ class LiteralPattern final : public Pattern {
  public:
   explicit LiteralPattern(std::string lit) : lit_(std::move(lit)) {}
   void find_matches(std::string_view s, std::vector<Span>& out) const override {
-    if (lit_.empty()) {  // tokenizers: an empty pattern matches nothing
-      out.push_back({0, s.size(), false});
-      return;
-    }
     thread_local std::vector<std::pair<size_t, size_t>> m;
     m.clear();
     for (size_t at = s.find(lit_); at != std::string_view::npos; at = s.find(lit_, at + lit_.size()))
@@ -99,7 +95,11 @@ class InvertedPattern final : public Pattern {
 std::unique_ptr<Pattern> regex_pattern(const std::string& regex, const std::string& where) {
   return std::make_unique<RegexPattern>(regex, where);
 }
-std::unique_ptr<Pattern> literal_pattern(const std::string& literal) { return std::make_unique<LiteralPattern>(literal); }
+std::unique_ptr<Pattern> literal_pattern(const std::string& literal) {
+  // tokenizers compiles a String pattern as the escaped regex; the empty one matches at every character boundary.
+  if (literal.empty()) return regex_pattern("", "empty pattern");
+  return std::make_unique<LiteralPattern>(literal);
+}
 std::unique_ptr<Pattern> char_pattern(std::function<bool(char32_t)> pred) {
   return std::make_unique<CharPattern>(std::move(pred));
 }

@@ -29,7 +29,8 @@ class Pattern {
 
 // A regex (Split's {"Regex": ...}, Replace's {"Regex": ...}).
 std::unique_ptr<Pattern> regex_pattern(const std::string& regex, const std::string& where);
-// A literal string (Split's/Replace's {"String": ...}): non-overlapping occurrences, leftmost first.
+// A literal string (Split's/Replace's {"String": ...}): non-overlapping occurrences, leftmost first ("" matches
+// the empty string at every character boundary, as the empty regex).
 std::unique_ptr<Pattern> literal_pattern(const std::string& literal);
 // Every character for which `pred` holds is one match of its own.
 std::unique_ptr<Pattern> char_pattern(std::function<bool(char32_t)> pred);

@@ -138,8 +138,8 @@ PrependScheme metaspace_scheme(const nlohmann::json& j, const std::string& where
     scheme = PrependScheme::Never;
   else
     throw Error(where + ".prepend_scheme: expected \"always\", \"first\" or \"never\", got \"" + s + "\"");
-  if (!bool_or(j, "add_prefix_space", true, where)) {
-    if (scheme != PrependScheme::Never && j.contains("prepend_scheme"))
+  if (!bool_or(j, "add_prefix_space", true, where)) {  // prepend_scheme defaults to "always"
+    if (scheme != PrependScheme::Never)
       throw Error(where + ": add_prefix_space false does not match prepend_scheme \"" + s + "\"");
     scheme = PrependScheme::Never;
   }

@@ -46,14 +46,8 @@ Tokenizer Tokenizer::build(const nlohmann::json& j, const std::string& source) {
   t.pre_tokenizer_ = make_pre_tokenizer(part("pre_tokenizer"), source + ": pre_tokenizer");
   if (part("model").is_null()) throw Error(source + ": missing field \"model\"");
   t.model_ = std::make_unique<BpeModel>(part("model"), source + ": model");
-  const BpeModel& model = *t.model_;
-  t.added_ = std::make_unique<AddedVocabulary>(
-      part("added_tokens"), t.normalizer_.get(),
-      [&](const std::string& content) -> int64_t {
-        const auto id = model.token_to_id(content);
-        return id ? static_cast<int64_t>(*id) : -1;
-      },
-      source + ": added_tokens");
+  t.added_ = std::make_unique<AddedVocabulary>(part("added_tokens"), t.normalizer_.get(), *t.model_,
+                                               source + ": added_tokens");
   t.post_ = make_post_processor(part("post_processor"), source + ": post_processor");
   t.decoder_ = make_decoder(part("decoder"), source + ": decoder");
   return t;

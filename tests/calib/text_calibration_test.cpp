@@ -14,8 +14,8 @@ namespace {
 
 using test::ScratchDir;
 
-const tokenizer::Tokenizer& llama2() {
-  static const auto t = test::load_family("llama2");
+const tokenizer::Tokenizer& mistral() {
+  static const auto t = test::load_family("mistral");
   return t;
 }
 
@@ -33,20 +33,20 @@ bool is_slice(const std::vector<int32_t>& w, const std::vector<int32_t>& ids) {
 const std::filesystem::path corpus() { return test::tokenizer_data_dir() / "corpus.jsonl"; }
 
 TEST(TextCalibration, DocumentsAreTheLibrarysIdsTruncated) {
-  const auto expected = test::expected_for("llama2");
+  const auto expected = test::expected_for("mistral");
   TextStats st;
-  const auto set = load_text_calibration(corpus(), llama2(), 32000, {50, 64, TextMode::Documents, std::nullopt, "text"}, &st);
+  const auto set = load_text_calibration(corpus(), mistral(), 32000, {50, 64, TextMode::Documents, std::nullopt, "text"}, &st);
   ASSERT_EQ(set.samples.size(), 50u);
   EXPECT_EQ(st.mode, TextMode::Documents);
-  EXPECT_EQ(st.too_short, 0);  // Llama 2 adds <s>: no document is empty
+  EXPECT_EQ(st.too_short, 0);  // Mistral adds <s>: no document is empty
   for (size_t k = 0; k < 50; ++k) {
     EXPECT_EQ(set.lines[k], static_cast<int64_t>(k) + 1);
     EXPECT_EQ(set.samples[k], truncated(expected[k].special, 64)) << "document " << k;
   }
   // Seeded: distinct documents in file order, the same for the same seed, others for another.
-  const auto a = load_text_calibration(corpus(), llama2(), 32000, {20, 0, TextMode::Documents, 7, "text"}, nullptr);
-  const auto b = load_text_calibration(corpus(), llama2(), 32000, {20, 0, TextMode::Documents, 7, "text"}, nullptr);
-  const auto c = load_text_calibration(corpus(), llama2(), 32000, {20, 0, TextMode::Documents, 8, "text"}, nullptr);
+  const auto a = load_text_calibration(corpus(), mistral(), 32000, {20, 0, TextMode::Documents, 7, "text"}, nullptr);
+  const auto b = load_text_calibration(corpus(), mistral(), 32000, {20, 0, TextMode::Documents, 7, "text"}, nullptr);
+  const auto c = load_text_calibration(corpus(), mistral(), 32000, {20, 0, TextMode::Documents, 8, "text"}, nullptr);
   ASSERT_EQ(a.samples.size(), 20u);
   EXPECT_EQ(a.lines, b.lines);
   EXPECT_NE(a.lines, c.lines);
@@ -69,9 +69,9 @@ TEST(TextCalibration, EmptyDocumentsAreSkippedAndCounted) {
 }
 
 TEST(TextCalibration, WindowsAreExactSlicesOfLongDocuments) {
-  const auto expected = test::expected_for("llama2");
+  const auto expected = test::expected_for("mistral");
   TextStats st;
-  const auto set = load_text_calibration(corpus(), llama2(), 32000, {30, 32, TextMode::Windows, 3, "text"}, &st);
+  const auto set = load_text_calibration(corpus(), mistral(), 32000, {30, 32, TextMode::Windows, 3, "text"}, &st);
   ASSERT_EQ(set.samples.size(), 30u);
   EXPECT_EQ(st.mode, TextMode::Windows);
   int64_t short_docs = 0;
@@ -84,12 +84,12 @@ TEST(TextCalibration, WindowsAreExactSlicesOfLongDocuments) {
     ASSERT_EQ(set.samples[k].size(), 32u);
     EXPECT_TRUE(is_slice(set.samples[k], as_int(doc))) << "window " << k;
   }
-  const auto again = load_text_calibration(corpus(), llama2(), 32000, {30, 32, TextMode::Windows, 3, "text"}, nullptr);
+  const auto again = load_text_calibration(corpus(), mistral(), 32000, {30, 32, TextMode::Windows, 3, "text"}, nullptr);
   EXPECT_EQ(again.samples, set.samples);
   // A .txt is one stream (wikitext): windows are slices of the library's ids of the whole text; auto picks windows.
   const auto joined = nlohmann::json::parse(test::read_text(test::tokenizer_data_dir() / "eval" / "expected_joined.json"));
-  const auto stream = joined.at("llama2").get<std::vector<int32_t>>();
-  const auto txt = load_text_calibration(test::tokenizer_data_dir() / "eval" / "eval.txt", llama2(), 32000,
+  const auto stream = joined.at("mistral").get<std::vector<int32_t>>();
+  const auto txt = load_text_calibration(test::tokenizer_data_dir() / "eval" / "eval.txt", mistral(), 32000,
                                          {16, 128, TextMode::Auto, std::nullopt, "text"}, &st);
   EXPECT_EQ(st.mode, TextMode::Windows);
   ASSERT_EQ(txt.samples.size(), 16u);
@@ -102,8 +102,8 @@ TEST(TextCalibration, WindowsAreExactSlicesOfLongDocuments) {
 TEST(TextCalibration, EvaluationStreamIsTheLibrarysIdsOfTheJoinedText) {
   const auto joined = nlohmann::json::parse(test::read_text(test::tokenizer_data_dir() / "eval" / "expected_joined.json"));
   const auto dir = test::tokenizer_data_dir() / "eval";
-  EXPECT_EQ(text_stream(dir / "eval.jsonl", llama2(), 32000, "text"), joined.at("llama2").get<std::vector<int32_t>>());
-  EXPECT_EQ(text_stream(dir / "eval.txt", llama2(), 32000, "text"), joined.at("llama2").get<std::vector<int32_t>>());
+  EXPECT_EQ(text_stream(dir / "eval.jsonl", mistral(), 32000, "text"), joined.at("mistral").get<std::vector<int32_t>>());
+  EXPECT_EQ(text_stream(dir / "eval.txt", mistral(), 32000, "text"), joined.at("mistral").get<std::vector<int32_t>>());
   const auto qwen = test::load_family("qwen3");
   EXPECT_EQ(text_stream(dir / "eval.jsonl", qwen, 151936, "text"), joined.at("qwen3").get<std::vector<int32_t>>());
 }
@@ -111,16 +111,16 @@ TEST(TextCalibration, EvaluationStreamIsTheLibrarysIdsOfTheJoinedText) {
 TEST(TextCalibration, BadTextNamesFileLineAndByte) {
   ScratchDir d;
   std::ofstream(d / "bad.txt", std::ios::binary) << "good text\nbad \xC3(";
-  test::expect_error([&] { text_stream(d / "bad.txt", llama2(), 32000, "text"); },
+  test::expect_error([&] { text_stream(d / "bad.txt", mistral(), 32000, "text"); },
                      {(d / "bad.txt").string(), "invalid UTF-8 at byte 14"});
   std::ofstream(d / "bad.jsonl", std::ios::binary) << "{\"text\": \"ok\"}\n{\"text\": \"x\xFFy\"}\n";
-  test::expect_error([&] { text_stream(d / "bad.jsonl", llama2(), 32000, "text"); },
+  test::expect_error([&] { text_stream(d / "bad.jsonl", mistral(), 32000, "text"); },
                      {(d / "bad.jsonl").string(), "invalid UTF-8 at byte 26"});
   std::ofstream(d / "num.jsonl") << "{\"text\": \"ok\"}\n\n{\"text\": 5}\n";
-  test::expect_error([&] { text_stream(d / "num.jsonl", llama2(), 32000, "text"); },
+  test::expect_error([&] { text_stream(d / "num.jsonl", mistral(), 32000, "text"); },
                      {(d / "num.jsonl").string() + ":3", "must be a string"});
   std::ofstream(d / "field.jsonl") << "{\"text\": \"ok\"}\n{\"body\": \"x\"}\n";
-  test::expect_error([&] { text_stream(d / "field.jsonl", llama2(), 32000, "text"); },
+  test::expect_error([&] { text_stream(d / "field.jsonl", mistral(), 32000, "text"); },
                      {(d / "field.jsonl").string() + ":2", "\"text\""});
   std::ofstream(d / "other.jsonl") << "{\"body\": \"x\"}\n";
   test::expect_error([&] { detect_kind(d / "other.jsonl", "text"); }, {"other.jsonl:1", "input_ids", "\"text\""});
@@ -129,14 +129,14 @@ TEST(TextCalibration, BadTextNamesFileLineAndByte) {
   EXPECT_EQ(detect_kind(d / "other.jsonl", "body"), FileKind::TextJsonl);
   EXPECT_EQ(detect_kind(d / "bad.txt", "text"), FileKind::PlainText);
   test::expect_error(
-      [&] { load_text_calibration(corpus(), llama2(), 32000, {4, 1'000'000, TextMode::Windows, 0, "text"}, nullptr); },
+      [&] { load_text_calibration(corpus(), mistral(), 32000, {4, 1'000'000, TextMode::Windows, 0, "text"}, nullptr); },
       {"no document is longer than --seqlen 1000000"});
   test::expect_error(
-      [&] { load_text_calibration(corpus(), llama2(), 32000, {0, 64, TextMode::Windows, 0, "text"}, nullptr); },
+      [&] { load_text_calibration(corpus(), mistral(), 32000, {0, 64, TextMode::Windows, 0, "text"}, nullptr); },
       {"windows needs --nsamples > 0"});
   // The model's vocabulary is smaller than the tokenizer's: named, not passed on.
   test::expect_error(
-      [&] { load_text_calibration(corpus(), llama2(), 1000, {4, 0, TextMode::Documents, std::nullopt, "text"}, nullptr); },
+      [&] { load_text_calibration(corpus(), mistral(), 1000, {4, 0, TextMode::Documents, std::nullopt, "text"}, nullptr); },
       {"corpus.jsonl:", "outside the model's vocabulary [0, 1000)"});
 }
 

@@ -63,13 +63,13 @@ TEST(TokenizeCli, IdsAndTextOfTheTokenizersLibrary) {
 
 TEST(TokenizeCli, BadInputIsStatusTwoNamingTheCulprit) {
   test::ScratchDir dir;
-  test::write_tokenizer_dir(dir / "m", "llama2");
+  test::write_tokenizer_dir(dir / "m", "mistral");
   const std::string base = cli() + " tokenize --model " + (dir / "m").string();
   std::ofstream(dir / "bad.txt", std::ios::binary) << "abc\xE2\x82";
   auto r = run_command("(" + base + " --input " + (dir / "bad.txt").string() + " > " + (dir / "out.jsonl").string() + ")");
   EXPECT_EQ(r.status, 2);
   EXPECT_NE(r.output.find("bad.txt: invalid UTF-8 at byte 3"), std::string::npos) << r.output;
-  auto j = nlohmann::json::parse(test::tokenizer_json("llama2"));
+  auto j = nlohmann::json::parse(test::tokenizer_json("mistral"));
   j["pre_tokenizer"] = {{"type", "UnicodeScripts"}};
   std::ofstream(dir / "m" / "tokenizer.json", std::ios::trunc) << j.dump();
   std::ofstream(dir / "ok.txt") << "fine";
@@ -84,13 +84,13 @@ TEST(TokenizeCli, BadInputIsStatusTwoNamingTheCulprit) {
   EXPECT_NE(r.output.find((dir / "m" / "tokenizer.json").string()), std::string::npos) << r.output;
 }
 
-// A Llama model with the Llama 2 tokenizer's vocabulary (32000) and its tokenizer files.
+// A Llama model with the Mistral 7B tokenizer's vocabulary (32000) and its tokenizer files.
 fs::path llama_with_tokenizer(const test::ScratchDir& dir) {
   auto o = test::tiny_dense("LlamaForCausalLM");
   o.vocab = 32000;
   const auto m = dir / "m";
   tools::make_tiny_model(m, o);
-  test::write_tokenizer_dir(m, "llama2");
+  test::write_tokenizer_dir(m, "mistral");
   return m;
 }
 
@@ -104,7 +104,7 @@ TEST(TextQuantize, DocumentsModeEqualsTheLibrarysIdsAndWindowsRun) {
   auto r = run_command(base + " --calib " + corpus.string() + " --calib-mode documents --out " + (dir / "qt").string());
   ASSERT_EQ(r.status, 0) << r.output;
   // The same samples as token ids: the first 12 documents' library ids (with <s>), truncated to 48.
-  const auto expected = test::expected_for("llama2");
+  const auto expected = test::expected_for("mistral");
   std::vector<std::vector<uint32_t>> ids;
   for (size_t i = 0; i < 12; ++i)
     ids.emplace_back(expected[i].special.begin(),
@@ -136,7 +136,7 @@ TEST(TextEvalPpl, TextGivesExactlyThePerplexityOfTheLibrarysIds) {
   const auto m = llama_with_tokenizer(dir);
   const auto eval = test::tokenizer_data_dir() / "eval";
   const auto joined = nlohmann::json::parse(test::read_text(eval / "expected_joined.json"));
-  write_ids_jsonl(dir / "ids.jsonl", {joined.at("llama2").get<std::vector<uint32_t>>()});
+  write_ids_jsonl(dir / "ids.jsonl", {joined.at("mistral").get<std::vector<uint32_t>>()});
   const std::string base = cli() + " eval-ppl --quiet --seqlen 256 --model " + m.string() + " --data ";
   const auto from_ids = run_command(base + (dir / "ids.jsonl").string());
   const auto from_jsonl = run_command(base + (eval / "eval.jsonl").string());

@@ -60,7 +60,7 @@ TEST(TokenizerErrors, UnsupportedComponentsAreNamed) {
 
 TEST(TokenizerErrors, TruncatedOrNotJson) {
   ScratchDir dir;
-  const std::string full = tokenizer_json("llama2");
+  const std::string full = tokenizer_json("mistral");
   std::ofstream(dir / "tokenizer.json", std::ios::binary) << full.substr(0, full.size() / 2);
   expect_error([&] { tokenizer::load_tokenizer(dir.path()); }, {(dir / "tokenizer.json").string()});
   std::ofstream(dir / "tokenizer.json", std::ios::binary | std::ios::trunc) << "not json at all";
@@ -92,8 +92,8 @@ TEST(BosPolicies, AutoFollowsTransformersForLlamaClasses) {
   write_tokenizer_dir(dir / "qw", "qwen3");
   const auto q = tokenizer::load_tokenizer(dir / "qw", tokenizer::BosPolicy::Auto);
   EXPECT_EQ(q.encode("Hello world", true), (std::vector<uint32_t>{9707, 1879}));
-  // Llama 2 (ids from the tokenizers library): the file adds <s> (1); never drops it, always keeps exactly one.
-  write_tokenizer_dir(dir / "l2", "llama2");
+  // Mistral 7B (ids from the tokenizers library): the file adds <s> (1); never drops it, always keeps exactly one.
+  write_tokenizer_dir(dir / "l2", "mistral");
   EXPECT_EQ(tokenizer::load_tokenizer(dir / "l2", tokenizer::BosPolicy::File).encode("Hello world", true),
             (std::vector<uint32_t>{1, 22557, 1526}));
   EXPECT_EQ(tokenizer::load_tokenizer(dir / "l2", tokenizer::BosPolicy::Never).encode("Hello world", true),

@@ -1,6 +1,6 @@
 // Expected ids for the evaluation stream (GPTQ's wikitext-2 protocol): the documents of
 // tests/data/tokenizers/eval/eval.jsonl joined with "\n\n" and encoded once with special tokens, by the
-// tokenizers library, for llama2 and qwen3. eval.txt holds the same joined text. Run as generate_expected.mjs
+// tokenizers library, for mistral and qwen3. eval.txt holds the same joined text. Run as generate_expected.mjs
 // (see README.md): node generate_eval.mjs [path/to/node_modules]
 import fs from 'fs';
 import path from 'path';
@@ -16,7 +16,7 @@ const docs = fs.readFileSync(path.join(data, 'eval', 'eval.jsonl'), 'utf8').spli
 const joined = docs.join('\n\n');
 if (joined !== fs.readFileSync(path.join(data, 'eval', 'eval.txt'), 'utf8')) throw new Error('eval.txt is not the joined eval.jsonl');
 const out = {};
-for (const family of ['llama2', 'qwen3']) {
+for (const family of ['mistral', 'qwen3']) {
   const tmp = path.join(os.tmpdir(), `fp4gptq-eval-${family}.json`);
   fs.writeFileSync(tmp, zlib.gunzipSync(fs.readFileSync(path.join(data, family, 'tokenizer.json.gz'))));
   const t = Tokenizer.fromFile(tmp);

