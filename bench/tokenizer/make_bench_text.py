@@ -25,46 +25,18 @@ stdlib only.
 """
 import argparse
 import glob
-import gzip
 import hashlib
 import json
 import os
-import re
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 CORPUS = os.path.join(REPO, "tests", "data", "tokenizers", "corpus.jsonl")
 
-ROFF_CHARS = {"em": "\u2014", "en": "\u2013", "aq": "'", "dq": '"', "lq": "\u201c", "rq": "\u201d", "oq": "\u2018",
-              "cq": "\u2019", "bu": "\u2022", "co": "\u00a9", "rg": "\u00ae", "hy": "-", "mi": "\u2212", "pl": "+",
-              "ti": "~", "ha": "^", "tm": "\u2122", "mu": "\u00d7", "ga": "`", "ul": "_", "rs": "\\", "de": "\u00b0"}
-ROFF_KEEP = {"SH", "SS", "B", "I", "BR", "RB", "IR", "RI", "BI", "IB", "SM", "SB", "TP", "IP", "UR", "MT",
-             "Nm", "Nd", "Sh", "Ss", "Pa", "Ar", "Fl", "Op", "Em", "Dq", "Ql", "It"}
-
-
-def strip_roff(s):
-    out = []
-    for line in s.splitlines():
-        if line.startswith((".\\\"", "'\\\"", "\\\"")):
-            continue
-        if line.startswith((".", "'")):
-            parts = line[1:].strip().split(None, 1)
-            if not parts or parts[0] not in ROFF_KEEP:
-                continue
-            line = parts[1].replace('"', "") if len(parts) > 1 else ""
-            if not line:
-                continue
-        line = re.sub(r"\\f(\[[^\]]*\]|\(..|.)", "", line)
-        line = re.sub(r"\\\((..)", lambda m: ROFF_CHARS.get(m.group(1), ""), line)
-        line = re.sub(r"\\\[([^\]]*)\]", lambda m: ROFF_CHARS.get(m.group(1), ""), line)
-        line = re.sub(r"\\[*n](\(..|\[[^\]]*\]|.)", "", line)
-        line = re.sub(r"\\s[+-]?\d", "", line)
-        for a, b in (("\\-", "-"), ("\\e", "\\"), ("\\&", ""), ("\\ ", " "), ("\\|", ""), ("\\^", ""), ("\\%", ""),
-                     ("\\c", ""), ("\\~", " "), ("\\0", " "), ("\\:", ""), ("\\/", ""), ("\\,", "")):
-            line = line.replace(a, b)
-        out.append(line)
-    return "\n".join(out) + "\n"
+sys.path.insert(0, os.path.join(REPO, "tools", "tokenizer_testdata"))
+sys.dont_write_bytecode = True  # no __pycache__ in tools/tokenizer_testdata
+import text_sources  # noqa: E402  (file reading and roff stripping, shared with make_corpus.py)
 
 
 def files(pattern):
@@ -73,15 +45,11 @@ def files(pattern):
 
 def read(path, max_doc):
     try:
-        with open(path, "rb") as f:
-            data = f.read()
-        if path.endswith(".gz"):
-            data = gzip.decompress(data)
-        text = data.decode("utf-8")
-    except (OSError, UnicodeDecodeError, EOFError, gzip.BadGzipFile):
+        text = text_sources.read_text(path, text_sources.ROFF_BENCH)
+    except (OSError, EOFError):  # a broken .gz
         return None
-    if "/man/" in path:
-        text = strip_roff(text)
+    if text is None:
+        return None
     text = text.replace("\r\n", "\n")
     b = text.encode("utf-8")
     if len(b) > max_doc:

@@ -21,51 +21,29 @@
 // process over the same runs (less disturbed than wall time on a busy machine). Versions and the text's sha256 go to
 // stderr.
 
-import { createRequire } from 'node:module';
-import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import zlib from 'node:zlib';
+import {
+  loadBinding, loadTokenizer, parseArgs, runMain, sha256, withTempDir,
+} from '../../tools/tokenizer_testdata/binding.mjs';
 
 process.env.TOKENIZERS_PARALLELISM = 'false';
 process.env.RAYON_NUM_THREADS = '1';
 
-function parseArgs(argv) {
-  const a = { text: null, module: null, repeat: 5, chunkBytes: 65536, modes: ['whole', 'chunks'], tokenizers: [] };
-  for (let i = 0; i < argv.length; i++) {
-    const s = argv[i];
-    if (s === '--text') a.text = argv[++i];
-    else if (s === '--module') a.module = argv[++i];
-    else if (s === '--repeat') a.repeat = Math.max(1, parseInt(argv[++i], 10));
-    else if (s === '--chunk-bytes') a.chunkBytes = Math.max(1, parseInt(argv[++i], 10));
-    else if (s === '--modes') a.modes = argv[++i].split(',');
-    else if (s === '-h' || s === '--help') {
-      console.log('usage: tokenizers_bench.mjs --text FILE [--module DIR] [--repeat N] [--chunk-bytes N] ' +
-        '[--modes whole,chunks] TOKENIZER_JSON[.gz]...');
-      process.exit(0);
-    } else if (s.startsWith('-')) throw new Error(`unknown option ${s}`);
-    else a.tokenizers.push(s);
-  }
-  if (!a.text || a.tokenizers.length === 0) throw new Error('need --text FILE and at least one tokenizer.json(.gz)');
-  for (const m of a.modes) if (m !== 'whole' && m !== 'chunks') throw new Error(`unknown mode ${m}`);
-  return a;
-}
+const USAGE = 'tokenizers_bench.mjs --text FILE [--module DIR] [--repeat N] [--chunk-bytes N] ' +
+  '[--modes whole,chunks] TOKENIZER_JSON[.gz]...';
 
-function loadBinding(moduleDir) {
-  const require = createRequire(import.meta.url);
-  const target = moduleDir ? path.resolve(moduleDir) : '@anush008/tokenizers';
-  let mod;
-  try {
-    mod = require(target);
-  } catch (e) {
-    throw new Error(`cannot load ${target} (${e.code ?? e.message}): npm install @anush008/tokenizers@0.6.0 into a ` +
-      'scratch directory, then set NODE_PATH=<that directory>/node_modules or pass --module ' +
-      '<that directory>/node_modules/@anush008/tokenizers');
-  }
-  const pkg = JSON.parse(fs.readFileSync(
-    require.resolve(moduleDir ? path.join(target, 'package.json') : '@anush008/tokenizers/package.json'), 'utf8'));
-  return { Tokenizer: mod.Tokenizer, version: `${pkg.name}@${pkg.version}` };
+function parseBenchArgs(argv) {
+  const a = parseArgs(argv, USAGE, { values: ['--text', '--module', '--repeat', '--chunk-bytes', '--modes'] });
+  const count = (v, dflt) => (v === null ? dflt : Math.max(1, parseInt(v, 10)));
+  const args = {
+    text: a.text, module: a.module, repeat: count(a.repeat, 5), chunkBytes: count(a.chunkBytes, 65536),
+    modes: a.modes === null ? ['whole', 'chunks'] : a.modes.split(','), tokenizers: a.rest,
+  };
+  if (!args.text || args.tokenizers.length === 0) throw new Error('need --text FILE and at least one tokenizer.json(.gz)');
+  for (const m of args.modes) if (m !== 'whole' && m !== 'chunks') throw new Error(`unknown mode ${m}`);
+  return args;
 }
 
 // Splits at line ends into pieces of at least `size` bytes (the last may be shorter); each piece keeps its '\n'.
@@ -94,17 +72,6 @@ function tokenizerName(p) {
   return base === 'tokenizer.json' ? path.basename(path.dirname(path.resolve(p))) : base.replace(/\.json$/, '');
 }
 
-function loadTokenizer(Tokenizer, p, tmpDir) {
-  if (!p.endsWith('.gz')) return Tokenizer.fromFile(p);
-  const tmp = path.join(tmpDir, `${tokenizerName(p)}.${process.pid}.json`);
-  fs.writeFileSync(tmp, zlib.gunzipSync(fs.readFileSync(p)));
-  try {
-    return Tokenizer.fromFile(tmp);
-  } finally {
-    fs.unlinkSync(tmp);
-  }
-}
-
 async function encodeAll(tok, pieces) {
   const encodings = [];
   const c0 = process.cpuUsage();
@@ -116,19 +83,18 @@ async function encodeAll(tok, pieces) {
 }
 
 async function main() {
-  const args = parseArgs(process.argv.slice(2));
+  const args = parseBenchArgs(process.argv.slice(2));
   const { Tokenizer, version } = loadBinding(args.module);
   const buf = fs.readFileSync(args.text);
   const text = buf.toString('utf8');
   const bytes = buf.length;
   console.error(`library ${version}, node ${process.version}, ${os.cpus()[0]?.model ?? 'cpu'}; text ${args.text}: ` +
-    `${bytes} bytes, sha256 ${createHash('sha256').update(buf).digest('hex')}`);
-  const tmpDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tokbench-'));
-  try {
+    `${bytes} bytes, sha256 ${sha256(buf)}`);
+  await withTempDir('tokbench-', async (tmpDir) => {
     for (const p of args.tokenizers) {
       const name = tokenizerName(p);
       const tl = Date.now();
-      const tok = loadTokenizer(Tokenizer, p, tmpDir);
+      const tok = loadTokenizer(Tokenizer, p, path.join(tmpDir, `${name}.${process.pid}.json`));
       console.error(`${name}: loaded in ${((Date.now() - tl) / 1000).toFixed(2)} s`);
       for (const mode of args.modes) {
         const pieces = mode === 'whole' ? [text] : chunksOf(text, args.chunkBytes);
@@ -153,12 +119,7 @@ async function main() {
         }));
       }
     }
-  } finally {
-    fs.rmSync(tmpDir, { recursive: true, force: true });
-  }
+  });
 }
 
-main().catch((e) => {
-  console.error(e instanceof Error ? e.message : e);
-  process.exit(2);
-});
+runMain(main);

@@ -165,16 +165,8 @@ std::unique_ptr<Decoder> make_decoder(const nlohmann::json& j, const std::string
   if (type == "Replace")
     return std::make_unique<ReplaceDecoder>(make_pattern(field(j, "pattern", where), where + ".pattern"),
                                             string_field(j, "content", where));
-  if (type == "Sequence") {
-    const auto& list = field(j, "decoders", where);
-    if (!list.is_array()) throw Error(where + ".decoders: expected a list");
-    std::vector<std::unique_ptr<Decoder>> parts;
-    for (size_t i = 0; i < list.size(); ++i) {
-      auto d = make_decoder(list[i], where + ".decoders[" + std::to_string(i) + "]");
-      if (d) parts.push_back(std::move(d));
-    }
-    return std::make_unique<SequenceDecoder>(std::move(parts));
-  }
+  if (type == "Sequence")
+    return std::make_unique<SequenceDecoder>(component_list<Decoder>(j, "decoders", where, make_decoder));
   unsupported("decoder", type, "ByteLevel, Metaspace, ByteFallback, Fuse, Strip, Replace, Sequence", where);
 }
 

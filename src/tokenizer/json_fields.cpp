@@ -45,6 +45,8 @@ char32_t char_field(const nlohmann::json& j, const char* key, const std::string&
   return next_char(s, i);
 }
 
+void throw_not_a_list(const std::string& where) { throw Error(where + ": expected a list"); }
+
 std::string type_of(const nlohmann::json& j, const std::string& where) { return string_field(j, "type", where); }
 
 void unsupported(const std::string& kind, const std::string& type, const std::string& supported,

@@ -122,16 +122,7 @@ std::unique_ptr<Normalizer> make_normalizer(const nlohmann::json& j, const std::
     return std::make_unique<Replace>(make_pattern(field(j, "pattern", where), where + ".pattern"),
                                      string_field(j, "content", where));
   if (type == "ByteLevel") return std::make_unique<ByteLevelNormalizer>();
-  if (type == "Sequence") {
-    const auto& list = field(j, "normalizers", where);
-    if (!list.is_array()) throw Error(where + ".normalizers: expected a list");
-    std::vector<std::unique_ptr<Normalizer>> parts;
-    for (size_t i = 0; i < list.size(); ++i) {
-      auto n = make_normalizer(list[i], where + ".normalizers[" + std::to_string(i) + "]");
-      if (n) parts.push_back(std::move(n));
-    }
-    return std::make_unique<Sequence>(std::move(parts));
-  }
+  if (type == "Sequence") return std::make_unique<Sequence>(component_list<Normalizer>(j, "normalizers", where, make_normalizer));
   unsupported("normalizer", type, "NFC, NFD, NFKC, NFKD, Lowercase, Strip, Prepend, Replace, ByteLevel, Sequence", where);
 }
 

@@ -98,16 +98,8 @@ std::unique_ptr<PostProcessor> make_post_processor(const nlohmann::json& j, cons
   if (type == "ByteLevel") return template_processor({}, {});
   if (type == "BertProcessing" || type == "RobertaProcessing")
     return template_processor({pair_id(j, "cls", where)}, {pair_id(j, "sep", where)});
-  if (type == "Sequence") {
-    const auto& list = field(j, "processors", where);
-    if (!list.is_array()) throw Error(where + ".processors: expected a list");
-    std::vector<std::unique_ptr<PostProcessor>> parts;
-    for (size_t i = 0; i < list.size(); ++i) {
-      auto p = make_post_processor(list[i], where + ".processors[" + std::to_string(i) + "]");
-      if (p) parts.push_back(std::move(p));
-    }
-    return std::make_unique<Sequence>(std::move(parts));
-  }
+  if (type == "Sequence")
+    return std::make_unique<Sequence>(component_list<PostProcessor>(j, "processors", where, make_post_processor));
   unsupported("post_processor", type, "TemplateProcessing, ByteLevel, BertProcessing, RobertaProcessing, Sequence",
               where);
 }

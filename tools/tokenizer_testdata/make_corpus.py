@@ -14,14 +14,14 @@ Usage: python3 tools/tokenizer_testdata/make_corpus.py [--out tests/data/tokeniz
 stdlib only.
 """
 import argparse
-import glob
-import gzip
 import hashlib
 import json
 import os
-import re
 import sys
 import unicodedata
+
+sys.dont_write_bytecode = True  # no __pycache__ next to the scripts
+import text_sources  # noqa: E402  (tools/tokenizer_testdata/text_sources.py, next to this script)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
@@ -277,61 +277,6 @@ def edge_cases():
 # Real text from files on disk
 # ----------------------------------------------------------------------------------------------------------------
 
-ROFF_CHARS = {"em": "\u2014", "en": "\u2013", "aq": "'", "dq": '"', "lq": "\u201c", "rq": "\u201d", "oq": "\u2018",
-              "cq": "\u2019", "bu": "\u2022", "co": "\u00a9", "rg": "\u00ae", "hy": "-", "mi": "\u2212", "pl": "+",
-              "ti": "~", "ha": "^", "tm": "\u2122", ">=": "\u2265", "<=": "\u2264", "mu": "\u00d7", "ga": "`",
-              "ul": "_", "rs": "\\", "lh": "\u261c", "rh": "\u261e", "de": "\u00b0", "ua": "\u2191", "da": "\u2193",
-              "->": "\u2192", "<-": "\u2190", "sc": "\u00a7", "aa": "\u00b4", "fo": "\u2039", "fc": "\u203a"}
-ROFF_KEEP = {"SH", "SS", "B", "I", "BR", "RB", "IR", "RI", "BI", "IB", "SM", "SB", "TP", "IP", "TH", "UR", "MT",
-             "Nm", "Nd", "Sh", "Ss", "Pa", "Ar", "Fl", "Op", "Em", "Dq", "Ql", "It"}
-
-
-def strip_roff(s):
-    """Turns man-page roff into readable text (roughly: drops requests and font escapes, keeps words)."""
-    out = []
-    for line in s.splitlines():
-        if line.startswith((".\\\"", "'\\\"", "\\\"")):
-            continue
-        if line.startswith((".", "'")):
-            parts = line[1:].strip().split(None, 1)
-            if not parts or parts[0] not in ROFF_KEEP:
-                continue
-            line = parts[1].replace('"', "") if len(parts) > 1 else ""
-            if not line:
-                continue
-        line = re.sub(r"\\f(\[[^\]]*\]|\(..|.)", "", line)
-        line = re.sub(r"\\\((..)", lambda m: ROFF_CHARS.get(m.group(1), ""), line)
-        line = re.sub(r"\\\[([^\]]*)\]", lambda m: ROFF_CHARS.get(m.group(1), ""), line)
-        line = re.sub(r"\\[*n](\(..|\[[^\]]*\]|.)", "", line)
-        line = re.sub(r"\\s[+-]?\d", "", line)
-        line = re.sub(r"\\[hvwlLDoxXzkH]'[^']*'", "", line)
-        for a, b in (("\\-", "-"), ("\\e", "\\"), ("\\&", ""), ("\\ ", " "), ("\\|", ""), ("\\^", ""), ("\\%", ""),
-                     ("\\c", ""), ("\\~", " "), ("\\0", " "), ("\\:", ""), ("\\/", ""), ("\\,", "")):
-            line = line.replace(a, b)
-        out.append(line)
-    return "\n".join(out) + "\n"
-
-
-def read_text(path):
-    """The file's text (gunzipped, roff stripped for man pages), or None when missing or not UTF-8."""
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError:
-        warn("missing " + path)
-        return None
-    if path.endswith(".gz"):
-        data = gzip.decompress(data)
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        warn("not UTF-8, skipped: " + path)
-        return None
-    if "/man/" in path:
-        text = strip_roff(text)
-    return text
-
-
 def cut(text, nbytes, key):
     """A deterministic cut of about nbytes UTF-8 bytes (2 KB .. 20 KB) starting and ending at line boundaries."""
     lines = text.splitlines(keepends=True)
@@ -435,7 +380,7 @@ REAL_SOURCES = [
 
 def real_text():
     for i, (cat, path) in enumerate(REAL_SOURCES):
-        text = read_text(path)
+        text = text_sources.read_text(path, text_sources.ROFF_CORPUS, warn)
         if text is None:
             continue
         n = CUT_LENGTHS[i % len(CUT_LENGTHS)]
