@@ -23,7 +23,11 @@ int main(int argc, char** argv) {
       examples = fp4gptq::load_examples(argv[2], model.vocab_size(), nsamples, seqlen);
     } else {  // examples = [tokenizer(text) for text in texts], truncated to seqlen
       const auto tokenizer = fp4gptq::Tokenizer::from_pretrained(argv[1]);
-      examples = fp4gptq::load_examples(argv[2], tokenizer, {.nsamples = nsamples, .seqlen = seqlen});
+      fp4gptq::CalibrationConfig calibration;
+      calibration.nsamples = nsamples;
+      calibration.seqlen = seqlen;
+      calibration.vocab_size = model.vocab_size();  // a tokenizer that does not fit the model is named
+      examples = fp4gptq::load_examples(argv[2], tokenizer, calibration);
     }
     const auto report = model.quantize(examples);
     model.save_quantized(argv[3]);

@@ -192,6 +192,12 @@ void make_tiny_model(const fs::path& out, const TinyModelOptions& o) {
   io::write_json(dir.path() / "tokenizer_config.json", {{"model_max_length", 4096},
                                                         {"tokenizer_class", "PreTrainedTokenizerFast"},
                                                         {"note", "fp4gptq tiny model: ids only"}});
+  if (!o.tokenizer_file.empty()) {
+    const auto opts = std::filesystem::copy_options::overwrite_existing;
+    std::filesystem::copy_file(o.tokenizer_file, dir.path() / "tokenizer.json", opts);
+    const auto cfg = o.tokenizer_file.parent_path() / "tokenizer_config.json";
+    if (std::filesystem::exists(cfg)) std::filesystem::copy_file(cfg, dir.path() / "tokenizer_config.json", opts);
+  }
   if (o.calib_path.empty()) {
     write_calibration(dir.path() / "calibration.jsonl", o);
     dir.commit();

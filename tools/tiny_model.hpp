@@ -24,6 +24,8 @@ struct TinyModelOptions {
   uint64_t seed = 0;
   int64_t calib_samples = 32, calib_seqlen = 64;
   std::filesystem::path calib_path;  // default: <out>/calibration.jsonl
+  // A tokenizer.json copied in (with the tokenizer_config.json beside it, if any) before the directory is complete.
+  std::filesystem::path tokenizer_file;
   bool overwrite = false;
 };
 

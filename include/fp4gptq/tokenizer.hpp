@@ -7,7 +7,8 @@
 //   for (const auto& text : texts) examples.push_back(tok.encode(text));   // tokenizer(text)["input_ids"]
 //   model.quantize(examples);
 //
-// or straight from a file: fp4gptq::load_examples("c4.jsonl", tok, {.nsamples = 128, .seqlen = 2048}).
+// or straight from a file: fp4gptq::CalibrationConfig c; c.nsamples = 128; c.seqlen = 2048;
+// fp4gptq::load_examples("c4.jsonl", tok, c).
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -79,6 +80,7 @@ struct CalibrationConfig {
   CalibMode mode = CalibMode::Auto;
   std::optional<uint64_t> seed;    // Documents: random selection; Windows: the windows (0 if unset)
   std::string text_field = "text";  // the JSONL field holding the text
+  int64_t vocab_size = 0;           // the model's (CausalLM::vocab_size()): ids must be below it; 0: the tokenizer's
 };
 
 struct CalibrationSummary {

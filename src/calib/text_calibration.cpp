@@ -54,7 +54,7 @@ class JsonlDocuments {
     constexpr io::JsonLimits kLimits{kMaxLineBytes, 16, 4096, 1ull << 28};
     const auto j = io::parse_json_unordered(line, where, kLimits);
     if (!j.is_object() || !j.contains(field_))
-      throw Error(where + ": expected an object with a \"" + field_ + "\" string field (--text-field names another)");
+      throw Error(where + ": expected an object with a \"" + field_ + "\" string field (the text field can be named)");
     if (!j[field_].is_string())
       throw Error(where + ": \"" + field_ + "\" must be a string, got " + std::string(j[field_].type_name()));
     return j[field_].get<std::string>();
@@ -89,7 +89,7 @@ std::vector<int32_t> encode_checked(const tokenizer::Tokenizer& tok, const std::
   const auto ids = tok.encode(text, true, where);
   std::vector<int32_t> out(ids.begin(), ids.end());
   for (const int32_t id : out)
-    if (id >= vocab_size)
+    if (id < 0 || id >= vocab_size)
       throw Error(where + ": " + tok.source() + " gave token id " + std::to_string(id) +
                   ", outside the model's vocabulary [0, " + std::to_string(vocab_size) +
                   ") (is this the model's own tokenizer?)");
@@ -134,15 +134,17 @@ FileKind detect_kind(const std::filesystem::path& path, const std::string& text_
     if (j.is_object() && j.contains("input_ids")) return FileKind::TokenIds;
     if (j.is_object() && j.contains(text_field)) return FileKind::TextJsonl;
     throw Error(path.string() + ":" + std::to_string(lineno) + ": expected {\"input_ids\": [...]} (token ids) or {\"" +
-                text_field + "\": \"...\"} (text; --text-field names another field), or a .txt file of plain text");
+                text_field + "\": \"...\"} (text, in a field that can be named), or a .txt file of plain text");
   }
   throw Error(path.string() + ": no data (the file is empty)");
 }
 
 CalibrationSet load_text_calibration(const std::filesystem::path& path, const tokenizer::Tokenizer& tok,
                                      int64_t vocab_size, const TextOptions& o, TextStats* stats) {
-  if (o.nsamples < 0) throw Error("calibration: --nsamples must be >= 0, got " + std::to_string(o.nsamples));
-  if (o.seqlen < 0) throw Error("calibration: --seqlen must be >= 0, got " + std::to_string(o.seqlen));
+  if (o.nsamples < 0) throw Error("calibration: nsamples must be >= 0, got " + std::to_string(o.nsamples));
+  if (o.seqlen < 0) throw Error("calibration: seqlen must be >= 0, got " + std::to_string(o.seqlen));
+  if (detect_kind(path, o.text_field) == FileKind::TokenIds)
+    throw Error(path.string() + ": holds token ids (\"input_ids\"), not text; read it as token-id calibration");
   const bool txt = is_txt(path);
   const TextMode mode = o.mode != TextMode::Auto ? o.mode : txt ? TextMode::Windows : TextMode::Documents;
   TextStats st;
@@ -151,14 +153,14 @@ CalibrationSet load_text_calibration(const std::filesystem::path& path, const to
 
   if (mode == TextMode::Windows) {
     if (o.nsamples <= 0 || o.seqlen <= 0)
-      throw Error("calibration: --calib-mode windows needs --nsamples > 0 and --seqlen > 0 (got " +
+      throw Error("calibration: windows mode needs nsamples > 0 and seqlen > 0 (got " +
                   std::to_string(o.nsamples) + ", " + std::to_string(o.seqlen) + ")");
     std::mt19937_64 rng(o.seed.value_or(0));
     if (txt) {  // wikitext: the whole text one stream
       st.documents = 1;
       const auto ids = encode_checked(tok, read_text_file(path), vocab_size, path.string());
       if (static_cast<int64_t>(ids.size()) <= o.seqlen)
-        throw Error(path.string() + ": " + std::to_string(ids.size()) + " tokens, not more than --seqlen " +
+        throw Error(path.string() + ": " + std::to_string(ids.size()) + " tokens, not more than seqlen " +
                     std::to_string(o.seqlen) + ": no window fits");
       for (int64_t k = 0; k < o.nsamples; ++k) append_window(set, ids, o.seqlen, 1, rng);
     } else {  // C4: a random document long enough for each window
@@ -170,7 +172,7 @@ CalibrationSet load_text_calibration(const std::filesystem::path& path, const to
       for (int64_t k = 0; k < o.nsamples; ++k) {
         for (;;) {
           if (short_docs.size() == docs.size())
-            throw Error(path.string() + ": no document is longer than --seqlen " + std::to_string(o.seqlen) +
+            throw Error(path.string() + ": no document is longer than seqlen " + std::to_string(o.seqlen) +
                         " tokens (" + std::to_string(docs.size()) + " documents)");
           const auto i = static_cast<size_t>(uniform_below(rng, docs.size()));
           if (short_docs.count(i)) continue;

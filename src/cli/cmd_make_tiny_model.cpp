@@ -61,16 +61,10 @@ Subcommand add_make_tiny_model(CLI::App& app) {
               if (o->vocab < tok->vocab_size())
                 throw Error("--vocab " + std::to_string(o->vocab) + " is smaller than " + *tokenizer + "'s vocabulary (" +
                             std::to_string(tok->vocab_size()) + ")");
+              const std::filesystem::path src(*tokenizer);
+              o->tokenizer_file = std::filesystem::is_directory(src) ? src / "tokenizer.json" : src;
             }
             tools::make_tiny_model(*out, *o);
-            if (tok) {
-              const std::filesystem::path src(*tokenizer), dir(*out);
-              const auto file = std::filesystem::is_directory(src) ? src / "tokenizer.json" : src;
-              std::filesystem::copy_file(file, dir / "tokenizer.json", std::filesystem::copy_options::overwrite_existing);
-              if (std::filesystem::exists(file.parent_path() / "tokenizer_config.json"))
-                std::filesystem::copy_file(file.parent_path() / "tokenizer_config.json", dir / "tokenizer_config.json",
-                                           std::filesystem::copy_options::overwrite_existing);
-            }
             fmt::print("wrote {} ({} {} layers, hidden {}) and calibration {}\n", *out, o->arch, o->layers, o->hidden,
                        calib->empty() ? *out + "/calibration.jsonl" : *calib);
           }};

@@ -101,17 +101,17 @@ Subcommand add_quantize(CLI::App& app) {
             const auto seed_opt = *seed >= 0 ? std::optional<uint64_t>(*seed) : std::nullopt;
             std::vector<Example> examples;
             CalibrationSummary summary;
+            const int64_t vocab = CausalLM::from_pretrained(*model, cfg).vocab_size();  // the config's
             if (calibration_format(*calib, text->text_field) == "token-ids") {
               if (*mode == CalibMode::Windows)
                 throw Error(*calib + ": --calib-mode windows needs text; this file holds token ids");
-              // Validated against the model's vocabulary, which needs the config only.
-              examples = load_examples(*calib, CausalLM::from_pretrained(*model, cfg).vocab_size(), *nsamples,
-                                       *seqlen, seed_opt);
+              examples = load_examples(*calib, vocab, *nsamples, *seqlen, seed_opt);
               summary = {*calib, "token-ids", "documents", static_cast<int64_t>(examples.size()), 0, 0, 0};
               for (const auto& e : examples) summary.tokens += static_cast<int64_t>(e.size());
             } else {
               const auto tok = load_tokenizer(*text, *model);
-              examples = load_examples(*calib, tok, {*nsamples, *seqlen, *mode, seed_opt, text->text_field}, &summary);
+              examples =
+                  load_examples(*calib, tok, {*nsamples, *seqlen, *mode, seed_opt, text->text_field, vocab}, &summary);
             }
             if (!cfg.quiet) fmt::print(stderr, "calibration: {}\n", summary.describe());
             cfg.calibration_summary = summary;

@@ -91,7 +91,7 @@ std::string CalibrationSummary::describe() const {
 std::vector<Example> load_examples(const std::filesystem::path& file, const Tokenizer& tok,
                                    const CalibrationConfig& c, CalibrationSummary* summary) {
   calib::TextStats st;
-  auto set = calib::load_text_calibration(file, tok.impl(), tok.vocab_size(),
+  auto set = calib::load_text_calibration(file, tok.impl(), c.vocab_size > 0 ? c.vocab_size : tok.vocab_size(),
                                           {c.nsamples, c.seqlen, internal(c.mode), c.seed, c.text_field}, &st);
   if (summary) {
     *summary = {file.string(), calibration_format(file, c.text_field), st.mode == calib::TextMode::Windows ? "windows" : "documents",

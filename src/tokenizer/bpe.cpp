@@ -46,7 +46,7 @@ BpeModel::BpeModel(const nlohmann::json& j, const std::string& where) {
     max_id_ = std::max(max_id_, v);
   }
   if (vocab_.empty()) throw Error(where + ".vocab: empty");
-  by_id_.assign(static_cast<size_t>(max_id_) + 1, nullptr);
+  by_id_.reserve(vocab_.size());
   for (const auto& [token, id] : vocab_) by_id_[id] = &token;
 
   for (int b = 0; b < 256; ++b) {
@@ -57,8 +57,10 @@ BpeModel::BpeModel(const nlohmann::json& j, const std::string& where) {
   }
   if (const auto unk = optional_string(j, "unk_token", where)) {
     const auto it = vocab_.find(*unk);
-    if (it == vocab_.end()) throw Error(where + ".unk_token: \"" + *unk + "\" is not in the vocabulary");
-    unk_id_ = it->second;
+    if (it == vocab_.end())  // tokenizers loads such a file and fails only when the unknown token is needed
+      unk_missing_ = where + ".unk_token: \"" + *unk + "\" is not in the vocabulary, and the text needs it";
+    else
+      unk_id_ = it->second;
   }
 
   const auto& merges = field(j, "merges", where);
@@ -100,7 +102,10 @@ std::optional<uint32_t> BpeModel::token_to_id(std::string_view token) const {
   return it->second;
 }
 
-const std::string* BpeModel::id_to_token(uint32_t id) const { return id < by_id_.size() ? by_id_[id] : nullptr; }
+const std::string* BpeModel::id_to_token(uint32_t id) const {
+  const auto it = by_id_.find(id);
+  return it == by_id_.end() ? nullptr : it->second;
+}
 
 void BpeModel::tokenize(std::string_view word, std::vector<uint32_t>& out) const {
   if (word.empty()) return;
@@ -163,6 +168,7 @@ void BpeModel::merge_word(std::string_view w, std::vector<uint32_t>& out) const 
         continue;
       }
     }
+    if (!unk_missing_.empty()) throw Error(unk_missing_);
     if (unk_id_) {
       if (pending_unk >= 0 && !fuse_unk_) add(static_cast<uint32_t>(pending_unk));
       pending_unk = *unk_id_;

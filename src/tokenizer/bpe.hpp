@@ -38,9 +38,10 @@ class BpeModel {
   void merge_word(std::string_view word, std::vector<uint32_t>& out) const;
 
   Vocab vocab_;
-  std::vector<const std::string*> by_id_;  // id -> token (nullptr for holes)
+  std::unordered_map<uint32_t, const std::string*> by_id_;  // ids may be sparse (a hostile file: up to 2^31)
   std::unordered_map<uint64_t, std::pair<uint32_t, uint32_t>> merges_;  // (left, right) -> (rank, merged id)
   std::optional<uint32_t> unk_id_;
+  std::string unk_missing_;  // an unk_token the vocabulary lacks: an error once an unknown character needs it
   std::string prefix_, suffix_;
   bool fuse_unk_ = false, byte_fallback_ = false, ignore_merges_ = false;
   int64_t byte_ids_[256];  // <0xXX> tokens, -1 when absent

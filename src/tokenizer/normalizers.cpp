@@ -69,13 +69,21 @@ class Replace final : public Normalizer {
  public:
   Replace(std::unique_ptr<Pattern> p, std::string content) : p_(std::move(p)), content_(std::move(content)) {}
   void normalize(std::string& s, bool& front) const override {
-    if (content_.empty()) {  // a match removed at the start takes the first character with it
-      thread_local std::vector<Span> spans;
-      spans.clear();
-      p_->find_matches(s, spans);
-      if (!spans.empty() && spans[0].is_match && spans[0].end > 0) front = false;
+    thread_local std::vector<Span> spans;
+    spans.clear();
+    p_->find_matches(s, spans);
+    // A match at the start replaced by nothing takes the first character with it; replaced by something, the
+    // new text takes the place of the match's last character (tokenizers' alignments), so the start moves
+    // unless the match was one character.
+    if (!spans.empty() && spans[0].is_match && spans[0].end > 0) {
+      size_t i = 0;
+      next_char(s, i);
+      if (content_.empty() || spans[0].end > i) front = false;
     }
-    s = replace_all(s, *p_, content_);
+    std::string out;
+    out.reserve(s.size());
+    for (const auto& sp : spans) out.append(sp.is_match ? std::string_view(content_) : std::string_view(s).substr(sp.begin, sp.end - sp.begin));
+    s = std::move(out);
   }
 
  private:

@@ -80,8 +80,8 @@ std::unique_ptr<PostProcessor> parse_template(const nlohmann::json& j, const std
 // Bert/RobertaProcessing: "cls": [token, id], "sep": [token, id].
 uint32_t pair_id(const nlohmann::json& j, const char* key, const std::string& where) {
   const auto& v = field(j, key, where);
-  if (!v.is_array() || v.size() != 2 || !v[1].is_number_unsigned())
-    throw Error(where + "." + key + ": expected [token, id]");
+  if (!v.is_array() || v.size() != 2 || !v[1].is_number_unsigned() || v[1].get<uint64_t>() > 0x7FFFFFFF)
+    throw Error(where + "." + key + ": expected [token, id] with an id in [0, 2^31)");
   return v[1].get<uint32_t>();
 }
 

@@ -46,7 +46,7 @@ BosPolicy parse_bos_policy(const std::string& name) {
   if (name == "auto") return BosPolicy::Auto;
   if (name == "always") return BosPolicy::Always;
   if (name == "never") return BosPolicy::Never;
-  throw Error("--bos: expected file, auto, always or never, got \"" + name + "\"");
+  throw Error("BOS policy: expected file, auto, always or never, got \"" + name + "\"");
 }
 
 const char* bos_policy_name(BosPolicy p) {
@@ -67,7 +67,7 @@ void apply_bos_policy(Tokenizer& t, BosPolicy policy, const std::filesystem::pat
     cfg = io::read_json(config_path);
     if (!cfg.is_object()) throw Error(where + ": expected a JSON object");
   } else if (policy != BosPolicy::Never) {
-    throw Error(where + ": missing; --bos " + bos_policy_name(policy) + " needs tokenizer_config.json (bos_token)");
+    throw Error(where + ": missing; the BOS policy \"" + std::string(bos_policy_name(policy)) + "\" needs tokenizer_config.json (bos_token)");
   }
   std::vector<uint32_t> before, after;
   t.special_ids(before, after);
@@ -93,7 +93,7 @@ void apply_bos_policy(Tokenizer& t, BosPolicy policy, const std::filesystem::pat
       break;
     }
     case BosPolicy::Always:
-      if (!bos) throw Error(where + ": --bos always needs a bos_token");
+      if (!bos) throw Error(where + ": the BOS policy \"always\" needs a bos_token");
       if (before.empty() || before.front() != *bos) before.insert(before.begin(), *bos);
       break;
     case BosPolicy::Never: {

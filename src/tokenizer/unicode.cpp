@@ -6,6 +6,8 @@
 #include <unicode/ustring.h>
 #include <unicode/utf8.h>
 
+#include <climits>
+
 #include "fp4gptq/error.hpp"
 
 namespace fp4gptq::tokenizer {
@@ -147,6 +149,9 @@ bool is_word_char(char32_t c) {
 }
 
 std::string normalize(std::string_view s, NormalForm form) {
+  if (s.size() > static_cast<size_t>(INT32_MAX))  // ICU takes int32 lengths
+    throw Error("normalization: a piece of text of " + std::to_string(s.size()) +
+                " bytes between added tokens is longer than 2 GiB (split the text into documents)");
   const auto& n = normalizer(form);
   UErrorCode status = U_ZERO_ERROR;
   const icu::StringPiece piece(s.data(), static_cast<int32_t>(s.size()));

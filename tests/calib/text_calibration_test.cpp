@@ -130,10 +130,10 @@ TEST(TextCalibration, BadTextNamesFileLineAndByte) {
   EXPECT_EQ(detect_kind(d / "bad.txt", "text"), FileKind::PlainText);
   test::expect_error(
       [&] { load_text_calibration(corpus(), mistral(), 32000, {4, 1'000'000, TextMode::Windows, 0, "text"}, nullptr); },
-      {"no document is longer than --seqlen 1000000"});
+      {"no document is longer than seqlen 1000000"});
   test::expect_error(
       [&] { load_text_calibration(corpus(), mistral(), 32000, {0, 64, TextMode::Windows, 0, "text"}, nullptr); },
-      {"windows needs --nsamples > 0"});
+      {"windows mode needs nsamples > 0"});
   // The model's vocabulary is smaller than the tokenizer's: named, not passed on.
   test::expect_error(
       [&] { load_text_calibration(corpus(), mistral(), 1000, {4, 0, TextMode::Documents, std::nullopt, "text"}, nullptr); },

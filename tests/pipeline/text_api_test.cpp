@@ -49,8 +49,12 @@ TEST(TextApi, AutoGptqFlowFromText) {
   EXPECT_EQ(test::read_text(dir / "qa" / main), test::read_text(dir / "qb" / main));
 
   CalibrationSummary s;
-  const auto from_file = load_examples(test::tokenizer_data_dir() / "corpus.jsonl", tok,
-                                       {.nsamples = 5, .seqlen = 16, .mode = CalibMode::Documents}, &s);
+  CalibrationConfig c;
+  c.nsamples = 5;
+  c.seqlen = 16;
+  c.mode = CalibMode::Documents;
+  c.vocab_size = a.vocab_size();
+  const auto from_file = load_examples(test::tokenizer_data_dir() / "corpus.jsonl", tok, c, &s);
   ASSERT_EQ(from_file.size(), 5u);
   EXPECT_EQ(s.samples, 5);
   EXPECT_EQ(s.format, "text-jsonl");

@@ -58,6 +58,24 @@ TEST(TokenizerErrors, UnsupportedComponentsAreNamed) {
   expect_load_error(j, {"model.merges[0]", "\"c\""});
 }
 
+TEST(TokenizerErrors, HostileButValidFilesStaySmallAndLazy) {
+  // A sparse id near 2^31 is a hash entry, not a 16 GiB table.
+  auto j = small_bpe();
+  j["model"]["vocab"]["zz"] = 2147483647;
+  const auto t = Tokenizer::from_json(j.dump(), "m/tokenizer.json");
+  EXPECT_EQ(t.vocab_size(), 2147483648u);
+  EXPECT_EQ(t.decode({2147483647}, false), "zz");
+  // An unk_token missing from the vocabulary fails only when a character needs it (as the library).
+  j = small_bpe();
+  j["model"]["unk_token"] = "<unk>";
+  const auto u = Tokenizer::from_json(j.dump(), "m/tokenizer.json");
+  EXPECT_EQ(u.encode("ab", false), (std::vector<uint32_t>{2}));
+  expect_error([&] { u.encode("abc", false); }, {"m/tokenizer.json", "unk_token", "<unk>"});
+  j = small_bpe();
+  j["post_processor"] = {{"type", "BertProcessing"}, {"sep", {"b", 4294967295u}}, {"cls", {"a", 0}}};
+  expect_load_error(j, {"post_processor.sep", "[0, 2^31)"});
+}
+
 TEST(TokenizerErrors, TruncatedOrNotJson) {
   ScratchDir dir;
   const std::string full = tokenizer_json("mistral");
