@@ -15,6 +15,9 @@ namespace fp4gptq::calib {
 
 namespace {
 
+// One JSONL line: {"text": ...} and a few other fields.
+constexpr io::JsonLimits kLineLimits{kMaxLineBytes, 16, 4096, 1ull << 28};
+
 bool blank(const std::string& line) { return line.find_first_not_of(" \t\r") == std::string::npos; }
 
 // The documents of a text JSONL, read a line at a time on demand: one pass records where each non-blank line
@@ -51,8 +54,7 @@ class JsonlDocuments {
   // The text of one line (also used for the first line, to tell the file's kind).
   std::string parse(const std::string& line, const std::string& where, uint64_t offset) const {
     tokenizer::check_utf8(line, path_.string(), offset);
-    constexpr io::JsonLimits kLimits{kMaxLineBytes, 16, 4096, 1ull << 28};
-    const auto j = io::parse_json_unordered(line, where, kLimits);
+    const auto j = io::parse_json_unordered(line, where, kLineLimits);
     if (!j.is_object() || !j.contains(field_))
       throw Error(where + ": expected an object with a \"" + field_ + "\" string field (the text field can be named)");
     if (!j[field_].is_string())
@@ -129,8 +131,7 @@ FileKind detect_kind(const std::filesystem::path& path, const std::string& text_
       continue;
     }
     tokenizer::check_utf8(line, path.string(), offset);
-    constexpr io::JsonLimits kLimits{kMaxLineBytes, 16, 4096, 1ull << 28};
-    const auto j = io::parse_json_unordered(line, path.string() + ":" + std::to_string(lineno), kLimits);
+    const auto j = io::parse_json_unordered(line, path.string() + ":" + std::to_string(lineno), kLineLimits);
     if (j.is_object() && j.contains("input_ids")) return FileKind::TokenIds;
     if (j.is_object() && j.contains(text_field)) return FileKind::TextJsonl;
     throw Error(path.string() + ":" + std::to_string(lineno) + ": expected {\"input_ids\": [...]} (token ids) or {\"" +

@@ -14,8 +14,7 @@ namespace {
 
 // The last character of s[0, end) (s well formed, end > 0).
 char32_t char_before(std::string_view s, size_t end) {
-  size_t b = end - 1;
-  while (b > 0 && (static_cast<unsigned char>(s[b]) & 0xC0) == 0x80) --b;
+  size_t b = prev_char_start(s, end);
   return next_char(s, b);
 }
 
@@ -166,22 +165,9 @@ void AddedVocabulary::split(Piece&& piece, const Trie& trie, Pieces& out) const 
       const bool space_after = stop == s.size() || !is_word_char(next_char(s, j));
       if (!space_before || !space_after) continue;
     }
-    if (tok.lstrip) {  // the whitespace run ending at start, not reaching back before the previous match
-      size_t b = start;
-      while (b > 0) {
-        size_t cb = b - 1;
-        while (cb > 0 && (static_cast<unsigned char>(s[cb]) & 0xC0) == 0x80) --cb;
-        size_t tmp = cb;
-        if (!is_whitespace(next_char(s, tmp))) break;
-        b = cb;
-      }
-      start = std::max(b, start_offset);
-    }
-    if (tok.rstrip)
-      for (size_t j = stop; j < s.size();) {
-        if (!is_whitespace(next_char(s, j))) break;
-        stop = j;
-      }
+    // lstrip: the whitespace run ending at start, not reaching back before the previous match.
+    if (tok.lstrip) start = std::max(whitespace_run_before(s, start), start_offset);
+    if (tok.rstrip) stop = whitespace_run_after(s, stop);
     if (start_offset < start) text_piece(start_offset, start);
     out.push_back({s.substr(start, stop - start), static_cast<int64_t>(tok.id), piece.at_origin && start == 0});
     start_offset = stop;

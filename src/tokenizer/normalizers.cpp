@@ -31,20 +31,8 @@ class Strip final : public Normalizer {
  public:
   Strip(bool left, bool right) : left_(left), right_(right) {}
   void normalize(std::string& s, bool& front) const override {
-    size_t b = 0, e = s.size();
-    if (left_)
-      for (size_t i = 0; i < e;) {
-        if (!is_whitespace(next_char(s, i))) break;
-        b = i;
-      }
-    if (right_)
-      while (e > b) {
-        size_t start = e - 1;
-        while (start > b && (static_cast<unsigned char>(s[start]) & 0xC0) == 0x80) --start;
-        size_t i = start;
-        if (!is_whitespace(next_char(s, i))) break;
-        e = start;
-      }
+    const size_t b = left_ ? whitespace_run_after(s, 0) : 0;
+    const size_t e = right_ ? std::max(b, whitespace_run_before(s, s.size())) : s.size();
     if (b > 0) front = false;
     s = s.substr(b, e - b);
   }
@@ -80,10 +68,7 @@ class Replace final : public Normalizer {
       next_char(s, i);
       if (content_.empty() || spans[0].end > i) front = false;
     }
-    std::string out;
-    out.reserve(s.size());
-    for (const auto& sp : spans) out.append(sp.is_match ? std::string_view(content_) : std::string_view(s).substr(sp.begin, sp.end - sp.begin));
-    s = std::move(out);
+    s = replace_spans(s, spans, content_);
   }
 
  private:

@@ -184,6 +184,10 @@ std::string replace_all(std::string_view s, const Pattern& pattern, std::string_
   thread_local std::vector<Span> spans;
   spans.clear();
   pattern.find_matches(s, spans);
+  return replace_spans(s, spans, content);
+}
+
+std::string replace_spans(std::string_view s, const std::vector<Span>& spans, std::string_view content) {
   std::string out;
   out.reserve(s.size());
   for (const auto& sp : spans) {

@@ -47,7 +47,9 @@ SplitBehavior parse_behavior(const std::string& name, const std::string& where);
 // Cuts `piece` at `pattern` with `behavior` and appends the parts (NormalizedString::split).
 void split_piece(const Piece& piece, const Pattern& pattern, SplitBehavior behavior, Pieces& out);
 
-// Replaces every match of `pattern` in `s` by `content` (NormalizedString::replace).
+// Replaces every match of `pattern` in `s` by `content` (NormalizedString::replace); replace_spans does it with
+// the spans of find_matches already at hand.
 std::string replace_all(std::string_view s, const Pattern& pattern, std::string_view content);
+std::string replace_spans(std::string_view s, const std::vector<Span>& spans, std::string_view content);
 
 }  // namespace fp4gptq::tokenizer

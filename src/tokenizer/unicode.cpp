@@ -118,6 +118,29 @@ void append_utf8(std::string& out, char32_t c) {
   }
 }
 
+size_t prev_char_start(std::string_view s, size_t end) {
+  size_t b = end - 1;
+  while (b > 0 && (static_cast<unsigned char>(s[b]) & 0xC0) == 0x80) --b;
+  return b;
+}
+
+size_t whitespace_run_before(std::string_view s, size_t end) {
+  while (end > 0) {
+    size_t b = prev_char_start(s, end), i = b;
+    if (!is_whitespace(next_char(s, i))) break;
+    end = b;
+  }
+  return end;
+}
+
+size_t whitespace_run_after(std::string_view s, size_t begin) {
+  for (size_t i = begin; i < s.size();) {
+    if (!is_whitespace(next_char(s, i))) break;
+    begin = i;
+  }
+  return begin;
+}
+
 bool is_whitespace(char32_t c) {
   if (c < 0x80) return c == ' ' || (c >= 0x09 && c <= 0x0D);
   return u_hasBinaryProperty(static_cast<UChar32>(c), UCHAR_WHITE_SPACE);

@@ -19,12 +19,17 @@ void check_utf8(std::string_view s, const std::string& source, uint64_t base = 0
 char32_t next_char(std::string_view s, size_t& i);
 size_t char_len(unsigned char lead);  // bytes of the sequence led by `lead` (well-formed input)
 void append_utf8(std::string& out, char32_t c);
+// Start of the character that ends at `end` (s well formed, end > 0).
+size_t prev_char_start(std::string_view s, size_t end);
 
 bool is_whitespace(char32_t c);    // White_Space (Rust char::is_whitespace, regex \s)
 bool is_alphanumeric(char32_t c);  // Alphabetic or Numeric (Rust char::is_alphanumeric)
 bool is_numeric(char32_t c);       // general category Nd, Nl or No (Rust char::is_numeric)
 bool is_punctuation(char32_t c);   // ASCII punctuation or category P* (tokenizers' Punctuation)
 bool is_word_char(char32_t c);     // Rust regex \w: Alphabetic, M*, Nd, Pc, Join_Control
+// Where the run of White_Space characters that ends at `end` begins, and where the one from `begin` ends.
+size_t whitespace_run_before(std::string_view s, size_t end);
+size_t whitespace_run_after(std::string_view s, size_t begin);
 
 enum class NormalForm { NFC, NFD, NFKC, NFKD };
 // `s` in the given form (UAX #15), computed by ICU; returns s unchanged when it already is.
