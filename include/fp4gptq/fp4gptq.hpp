@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "fp4gptq/error.hpp"
+#include "fp4gptq/log.hpp"
 #include "fp4gptq/tokenizer.hpp"
 
 namespace fp4gptq {
@@ -59,6 +60,9 @@ struct QuantizeConfig {
   uint64_t max_shard_bytes = 0;          // split the main file into shards of at most this; 0: one file
   uint64_t max_act_bytes = 0;            // activations past this are offloaded to files; 0: no limit
   std::filesystem::path offload_dir;     // where offloaded activations go (default: the system temp directory)
+  // The checkpoint's file names: <base>.safetensors (or <base>-00001-of-0000n.safetensors) and <base>_scales.safetensors
+  // (AutoGPTQ's model_file_base_name); a plain file name.
+  std::string model_file_base_name = "pseudo_quantized_model-4bit-16g";
   int64_t moe_min_tokens = -1;           // experts seeing fewer tokens fall back to RTN; -1: 10% of the expected share
   bool moe_calibrate_all = false;        // every token into every expert's Hessians (outputs keep the real routing)
   bool allow_nonfinite = false;          // keep NaN/Inf in tensors copied unquantized (warned) instead of failing
@@ -84,12 +88,24 @@ struct QuantizeReport {
   int64_t modules = 0, fallbacks = 0, skipped = 0, samples = 0, tokens = 0;
   double mean_rel_err = 0, mean_rtn_rel_err = 0, mean_weight_mse = 0, seconds = 0;
   uint64_t peak_rss_bytes = 0;
+  // quantization_report.json as written: "summary", "modules" (one row per quantized module), "skipped", ...
+  std::string json;
 };
+
+// Every field of `config` checked as from_pretrained checks it, before any file is read: an Error naming the field.
+void check_config(const QuantizeConfig& config);
 
 // Calibration samples from a token-id JSONL file (docs/DESIGN.md §6): nsamples 0 = all lines; seed picks a random
 // subset; seqlen 0 = no truncation. Errors name the file and line.
 std::vector<Example> load_examples(const std::filesystem::path& jsonl, int64_t vocab_size, int64_t nsamples = 0,
                                    int64_t seqlen = 0, std::optional<uint64_t> seed = std::nullopt);
+
+// What `fp4gptq quantize --calib FILE` reads: token-id JSONL (config.mode Documents or Auto; ids below
+// config.vocab_size), or text encoded with the tokenizer of `tokenizer` (a directory or tokenizer.json) under
+// `bos`; `summary` (for QuantizeConfig::calibration_summary) says what was read.
+std::vector<Example> load_calibration(const std::filesystem::path& file, const std::filesystem::path& tokenizer,
+                                      BosPolicy bos, const CalibrationConfig& config,
+                                      CalibrationSummary* summary = nullptr);
 
 // "5GB" (10^9), "500MB", "2GiB" (2^30), "1000" (bytes); an error naming `what` on anything else.
 uint64_t parse_size(const std::string& text, const std::string& what);
@@ -113,8 +129,9 @@ class CausalLM {
   ~CausalLM();
 
   int64_t vocab_size() const;
-  // GPTQ needs examples; RTN takes none.
-  QuantizeReport quantize(const std::vector<Example>& examples = {});
+  // GPTQ needs examples; RTN takes none. `calibration` (what load_calibration read) goes into the report's
+  // "calibration" instead of config.calibration_summary.
+  QuantizeReport quantize(const std::vector<Example>& examples = {}, const CalibrationSummary* calibration = nullptr);
   void save_quantized(const std::filesystem::path& out_dir, bool overwrite = false);
 
  private:
@@ -133,6 +150,7 @@ struct EvalConfig {
   Compute compute = Compute::BF16;  // bf16 also keeps the activations in bf16
   int threads = 0;
   bool quiet = false;
+  std::function<bool()> cancelled;  // as QuantizeConfig::cancelled: polled, true stops with fp4gptq::Cancelled
 };
 
 struct Perplexity {

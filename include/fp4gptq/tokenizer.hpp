@@ -49,6 +49,9 @@ class Tokenizer {
 
   // The ids the tokenizers library gives; invalid UTF-8 is an error naming the byte offset.
   std::vector<int32_t> encode(std::string_view text, bool add_special_tokens = true) const;
+  // At most max_length ids, as transformers' truncation=True: the text's tokens cut at the end, the special
+  // tokens kept (an error if they alone exceed max_length).
+  std::vector<int32_t> encode(std::string_view text, bool add_special_tokens, int64_t max_length) const;
   std::string decode(const std::vector<int32_t>& ids, bool skip_special_tokens = false) const;
   int64_t vocab_size() const;  // one past the largest id
   std::optional<int32_t> token_to_id(std::string_view token) const;

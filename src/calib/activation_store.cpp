@@ -21,7 +21,7 @@ void io_all(bool write, int fd, void* buf, size_t n, uint64_t off) {
     if (r < 0 && errno == EINTR) continue;
     if (r <= 0)
       throw Error(std::string("activation offload file: ") + (write ? "write" : "read") +
-                  " failed: " + std::strerror(errno));
+                  " failed: " + std::strerror(errno), ErrorKind::Internal);
     p += r;
     n -= static_cast<size_t>(r);
     off += static_cast<uint64_t>(r);
@@ -67,12 +67,12 @@ void ActivationStore::reset(numeric::DType dtype, int64_t rows, int64_t width, c
       std::string tmpl = (*spill_dir / "fp4gptq-activations-XXXXXX").string();
       fd_ = ::mkstemp(tmpl.data());
       if (fd_ < 0)
-        throw Error(spill_dir->string() + ": cannot create an activation offload file: " + std::strerror(errno));
+        throw Error(spill_dir->string() + ": cannot create an activation offload file: " + std::strerror(errno), ErrorKind::Internal);
       ::unlink(tmpl.c_str());  // nothing is left behind, whatever happens
     }
     if (::ftruncate(fd_, static_cast<off_t>(bytes())) != 0)
       throw Error(spill_dir->string() + ": cannot size an activation offload file of " + std::to_string(bytes()) +
-                  " bytes: " + std::strerror(errno));
+                  " bytes: " + std::strerror(errno), ErrorKind::Internal);
     return;
   }
   close_file();

@@ -8,6 +8,7 @@
 #include <random>
 
 #include "fp4gptq/error.hpp"
+#include "io/error_kind.hpp"
 #include "io/json_file.hpp"
 
 namespace fp4gptq::calib {
@@ -87,7 +88,7 @@ std::optional<std::vector<int32_t>> parse_sample_line(std::string_view line, int
 
 CalibrationSet read_token_jsonl(const std::filesystem::path& path, int64_t vocab_size, bool allow_empty) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(path.string() + ": cannot open the calibration file");
+  if (!in) throw Error(path.string() + ": cannot open the calibration file", io::open_error_kind(path));
   CalibrationSet set;
   std::string line;
   int64_t lineno = 0;

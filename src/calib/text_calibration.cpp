@@ -8,6 +8,7 @@
 #include <unordered_set>
 
 #include "fp4gptq/error.hpp"
+#include "io/error_kind.hpp"
 #include "io/json_file.hpp"
 #include "tokenizer/unicode.hpp"
 
@@ -25,7 +26,7 @@ bool blank(const std::string& line) { return line.find_first_not_of(" \t\r") == 
 class JsonlDocuments {
  public:
   JsonlDocuments(const std::filesystem::path& path, std::string field) : path_(path), field_(std::move(field)), in_(path, std::ios::binary) {
-    if (!in_) throw Error(path.string() + ": cannot open");
+    if (!in_) throw Error(path.string() + ": cannot open", io::open_error_kind(path));
     std::string line;
     int64_t lineno = 0;
     for (;;) {
@@ -72,7 +73,7 @@ class JsonlDocuments {
 
 std::string read_text_file(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(path.string() + ": cannot open");
+  if (!in) throw Error(path.string() + ": cannot open", io::open_error_kind(path));
   std::ostringstream ss;
   ss << in.rdbuf();
   std::string s = ss.str();
@@ -120,7 +121,7 @@ uint64_t uniform_below(std::mt19937_64& rng, uint64_t n) {
 FileKind detect_kind(const std::filesystem::path& path, const std::string& text_field) {
   if (is_txt(path)) return FileKind::PlainText;
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(path.string() + ": cannot open");
+  if (!in) throw Error(path.string() + ": cannot open", io::open_error_kind(path));
   std::string line;
   int64_t lineno = 0;
   uint64_t offset = 0;

@@ -99,24 +99,15 @@ Subcommand add_quantize(CLI::App& app) {
             cfg.true_sequential = !*no_true_seq;
             cfg.fuse_scales = !*no_fuse;
             const auto seed_opt = *seed >= 0 ? std::optional<uint64_t>(*seed) : std::nullopt;
-            std::vector<Example> examples;
-            CalibrationSummary summary;
-            const int64_t vocab = CausalLM::from_pretrained(*model, cfg).vocab_size();  // the config's
-            if (calibration_format(*calib, text->text_field) == "token-ids") {
-              if (*mode == CalibMode::Windows)
-                throw Error(*calib + ": --calib-mode windows needs text; this file holds token ids");
-              examples = load_examples(*calib, vocab, *nsamples, *seqlen, seed_opt);
-              summary = {*calib, "token-ids", "documents", static_cast<int64_t>(examples.size()), 0, 0, 0};
-              for (const auto& e : examples) summary.tokens += static_cast<int64_t>(e.size());
-            } else {
-              const auto tok = load_tokenizer(*text, *model);
-              examples =
-                  load_examples(*calib, tok, {*nsamples, *seqlen, *mode, seed_opt, text->text_field, vocab}, &summary);
-            }
-            if (!cfg.quiet) fmt::print(stderr, "calibration: {}\n", summary.describe());
-            cfg.calibration_summary = summary;
+            if (*mode == CalibMode::Windows && calibration_format(*calib, text->text_field) == "token-ids")
+              throw Error(*calib + ": --calib-mode windows needs text; this file holds token ids");
             auto lm = CausalLM::from_pretrained(*model, cfg);
-            const auto r = lm.quantize(examples);
+            CalibrationSummary summary;
+            const auto examples =
+                load_calibration(*calib, text->tokenizer.empty() ? *model : text->tokenizer, text->bos,
+                                 {*nsamples, *seqlen, *mode, seed_opt, text->text_field, lm.vocab_size()}, &summary);
+            if (!cfg.quiet) fmt::print(stderr, "calibration: {}\n", summary.describe());
+            const auto r = lm.quantize(examples, &summary);
             lm.save_quantized(out_dir, *overwrite);
             fmt::print(
                 "quantize: {} modules ({} fallbacks, {} left unquantized) on {} samples / {} tokens; mean "

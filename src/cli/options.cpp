@@ -23,6 +23,9 @@ void add_output_options(CLI::App* cmd, QuantizeConfig& cfg, std::string& shard, 
   add_dtype_option(cmd, "--dtype", cfg.dtype, {DType::Float16, DType::BFloat16},
                    "dtype of the output tensors: float16 or bfloat16");
   cmd->add_option("--max-shard-size", shard, "Split the main file into shards of at most this size (e.g. 5GB)");
+  cmd->add_option("--model-file-base-name", cfg.model_file_base_name,
+                  "Base name of the checkpoint files (<base>.safetensors, <base>_scales.safetensors)")
+      ->capture_default_str();
   cmd->add_flag("--no-fuse-scales", no_fuse, "Per-tensor scale_2 instead of one shared by q/k/v and by gate/up");
   cmd->add_option("--exclude", cfg.exclude, "Leave modules matching this regex unquantized (repeatable)");
   cmd->add_flag("--allow-nonfinite", cfg.allow_nonfinite,

@@ -60,7 +60,8 @@ uint64_t parse_size(const std::string& text, const std::string& option) {
 CheckpointWriter::CheckpointWriter(const fs::path& out_dir, bool overwrite, const CheckpointPlan& plan)
     : CheckpointWriter(StagedDir(out_dir, overwrite), plan) {}
 
-CheckpointWriter::CheckpointWriter(StagedDir staging, const CheckpointPlan& plan) : staged_(std::move(staging)) {
+CheckpointWriter::CheckpointWriter(StagedDir staging, const CheckpointPlan& plan)
+    : staged_(std::move(staging)), file_base_(plan.file_base) {
   for (const auto& s : plan.scale_tensors) scale_order_.push_back(s.name);
   layout_crc_ = io::layout_checksum(plan);
   // Greedy shard split in tensor order, as transformers' save_pretrained does.
@@ -78,17 +79,15 @@ CheckpointWriter::CheckpointWriter(StagedDir staging, const CheckpointPlan& plan
   }
   const size_t n = groups.size();
   for (size_t i = 0; i < n; ++i) {
-    char name[128];
-    if (n == 1)
-      std::snprintf(name, sizeof name, "%s.safetensors", kModelFileBase);
-    else
-      std::snprintf(name, sizeof name, "%s-%05zu-of-%05zu.safetensors", kModelFileBase, i + 1, n);
+    char index[32];
+    std::snprintf(index, sizeof index, "-%05zu-of-%05zu", i + 1, n);
+    const std::string name = file_base_ + (n == 1 ? "" : index) + ".safetensors";
     for (const auto& s : groups[i]) shard_of_[s.name] = i;
     shard_names_.push_back(name);
     shards_.push_back(std::make_unique<SafetensorsWriter>(
         staged_.path() / name, groups[i], std::map<std::string, std::string>{{"format", "pt"}}, /*keep=*/true));
   }
-  scales_ = std::make_unique<SafetensorsWriter>(staged_.path() / (std::string(kModelFileBase) + "_scales.safetensors"),
+  scales_ = std::make_unique<SafetensorsWriter>(staged_.path() / (file_base_ + "_scales.safetensors"),
                                                 plan.scale_tensors,
                                                 std::map<std::string, std::string>{{"format", "pt"}}, /*keep=*/true);
 }
@@ -131,6 +130,7 @@ uint32_t layout_checksum(const CheckpointPlan& plan) {
   uint32_t crc = 0;
   auto add = [&](const std::string& t) { crc = io::crc32(t.data(), t.size(), crc); };
   add(std::to_string(plan.max_shard_bytes));
+  if (plan.file_base != kModelFileBase) add("file_base " + plan.file_base);  // the default keeps older checksums
   for (const auto* list : {&plan.model_tensors, &plan.scale_tensors})
     for (const auto& s : *list)
       add(s.name + "|" + std::string(numeric::dtype_name(s.dtype)) + "|" + shape_str(s.shape) + "\n");

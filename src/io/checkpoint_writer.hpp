@@ -21,6 +21,7 @@ struct CheckpointPlan {
   std::vector<TensorSpec> model_tensors;  // main file(s), in this order
   std::vector<TensorSpec> scale_tensors;  // the scales file
   uint64_t max_shard_bytes = 0;           // 0: one main file
+  std::string file_base = kModelFileBase;  // <file_base>.safetensors (or -0000k-of-0000n), <file_base>_scales.safetensors
 };
 
 // "5GB" (10^9), "500MB", "2GiB" (2^30), "1000" (bytes); an error naming `what` (e.g. the option) otherwise.
@@ -43,6 +44,7 @@ class CheckpointWriter {
   // Name of the main file holding a tensor (for reports and tests).
   std::string model_file_of(const std::string& name) const;
   size_t shard_count() const { return shards_.size(); }
+  const std::string& file_base() const { return file_base_; }
 
   // Resumable runs: when the staging directory was kept from a killed run, its files are reopened as they
   // are (resumed()); every tensor (main and scales) by name; counts tensors as written; forces everything
@@ -69,6 +71,7 @@ class CheckpointWriter {
   StagedDir staged_;
   std::vector<std::unique_ptr<SafetensorsWriter>> shards_;
   std::vector<std::string> shard_names_;
+  std::string file_base_;
   std::unordered_map<std::string, size_t> shard_of_;
   std::unique_ptr<SafetensorsWriter> scales_;
   std::vector<std::string> model_order_, scale_order_;

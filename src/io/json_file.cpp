@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "fp4gptq/error.hpp"
+#include "io/error_kind.hpp"
 
 namespace fp4gptq::io {
 
@@ -103,7 +104,7 @@ std::string read_file(const std::filesystem::path& path, const JsonLimits& limit
     throw Error(path.string() + ": " + std::to_string(size) + " bytes exceed the limit of " +
                 std::to_string(limits.max_bytes) + " for this JSON file");
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(path.string() + ": cannot open (missing or unreadable)");
+  if (!in) throw Error(path.string() + ": cannot open (missing or unreadable)", open_error_kind(path));
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
@@ -129,9 +130,9 @@ nlohmann::json read_json_unordered(const std::filesystem::path& path, const Json
 
 void write_json(const std::filesystem::path& path, const nlohmann::ordered_json& j) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  if (!out) throw Error(path.string() + ": cannot create");
+  if (!out) throw Error(path.string() + ": cannot create", ErrorKind::Internal);
   out << j.dump(2) << "\n";
-  if (!out) throw Error(path.string() + ": write failed");
+  if (!out) throw Error(path.string() + ": write failed", ErrorKind::Internal);
 }
 
 }  // namespace fp4gptq::io

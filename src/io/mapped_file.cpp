@@ -9,12 +9,13 @@
 #include <cstring>
 
 #include "fp4gptq/error.hpp"
+#include "io/error_kind.hpp"
 
 namespace fp4gptq::io {
 
 MappedFile::MappedFile(const std::filesystem::path& path) : path_(path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw Error(path.string() + ": cannot open: " + std::strerror(errno));
+  if (fd < 0) throw Error(path.string() + ": cannot open: " + std::strerror(errno), io::open_error_kind(path));
   struct stat st {};
   if (::fstat(fd, &st) != 0) {
     const int e = errno;
@@ -27,7 +28,7 @@ MappedFile::MappedFile(const std::filesystem::path& path) : path_(path) {
     if (p == MAP_FAILED) {
       const int e = errno;
       ::close(fd);
-      throw Error(path.string() + ": cannot mmap: " + std::strerror(e));
+      throw Error(path.string() + ": cannot mmap: " + std::strerror(e), ErrorKind::Internal);
     }
     data_ = static_cast<const std::byte*>(p);
   }

@@ -5,6 +5,7 @@
 #include <unordered_set>
 
 #include "fp4gptq/error.hpp"
+#include "io/error_kind.hpp"
 #include "io/json_file.hpp"
 
 namespace fp4gptq::io {
@@ -30,7 +31,8 @@ std::map<std::string, std::vector<std::string>> read_index(const fs::path& index
 }
 
 ModelDir::ModelDir(const fs::path& dir) : dir_(dir) {
-  if (!fs::is_directory(dir)) throw Error(dir.string() + ": not a directory (expected a Hugging Face model directory)");
+  if (!fs::is_directory(dir))
+    throw Error(dir.string() + ": not a directory (expected a Hugging Face model directory)", open_error_kind(dir));
   config_ = read_json(config_path());
   if (!config_.is_object()) throw Error(config_path().string() + ": expected a JSON object");
 
@@ -48,7 +50,7 @@ ModelDir::ModelDir(const fs::path& dir) : dir_(dir) {
 }
 
 void ModelDir::add_file(const fs::path& path, const std::vector<std::string>* only) {
-  if (!fs::exists(path)) throw Error(path.string() + ": listed in model.safetensors.index.json but missing");
+  if (!fs::exists(path)) throw Error(path.string() + ": listed in model.safetensors.index.json but missing", ErrorKind::MissingFile);
   files_.push_back(std::make_unique<SafetensorsFile>(path));
   const SafetensorsFile* f = files_.back().get();
   if (only) {

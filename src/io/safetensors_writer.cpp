@@ -22,7 +22,7 @@ void pwrite_all(int fd, const void* data, uint64_t n, uint64_t offset, const std
     const ssize_t w = ::pwrite(fd, p, n, static_cast<off_t>(offset));
     if (w < 0) {
       if (errno == EINTR) continue;
-      throw Error(path.string() + ": write failed: " + std::strerror(errno));
+      throw Error(path.string() + ": write failed: " + std::strerror(errno), ErrorKind::Internal);
     }
     p += w;
     n -= static_cast<uint64_t>(w);
@@ -63,13 +63,13 @@ SafetensorsWriter::SafetensorsWriter(std::filesystem::path path, std::vector<Ten
   header_text_ = text;
   if (keep_ && reopen()) return;
   fd_ = ::open(temp_path_.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd_ < 0) throw Error(temp_path_.string() + ": cannot create: " + std::strerror(errno));
+  if (fd_ < 0) throw Error(temp_path_.string() + ": cannot create: " + std::strerror(errno), ErrorKind::Internal);
   unsigned char len[8];
   for (int i = 0; i < 8; ++i) len[i] = static_cast<unsigned char>(text.size() >> (8 * i));
   pwrite_all(fd_, len, 8, 0, temp_path_);
   pwrite_all(fd_, text.data(), text.size(), 8, temp_path_);
   if (::ftruncate(fd_, static_cast<off_t>(data_start + data_bytes_)) != 0)
-    throw Error(temp_path_.string() + ": cannot size the file: " + std::strerror(errno));
+    throw Error(temp_path_.string() + ": cannot size the file: " + std::strerror(errno), ErrorKind::Internal);
 }
 
 bool SafetensorsWriter::reopen() {
@@ -102,7 +102,7 @@ void SafetensorsWriter::mark_written(const std::string& name) {
 
 void SafetensorsWriter::sync() const {
   if (fd_ >= 0 && ::fdatasync(fd_) != 0)
-    throw Error(temp_path_.string() + ": cannot flush to disk: " + std::strerror(errno));
+    throw Error(temp_path_.string() + ": cannot flush to disk: " + std::strerror(errno), ErrorKind::Internal);
 }
 
 uint32_t SafetensorsWriter::crc32(const std::string& name, uint32_t crc) const {
@@ -164,12 +164,12 @@ void SafetensorsWriter::finish() {
   }
   if (::close(fd_) != 0) {
     fd_ = -1;
-    throw Error(temp_path_.string() + ": close failed: " + std::strerror(errno));
+    throw Error(temp_path_.string() + ": close failed: " + std::strerror(errno), ErrorKind::Internal);
   }
   fd_ = -1;
   std::error_code ec;
   std::filesystem::rename(temp_path_, path_, ec);
-  if (ec) throw Error(path_.string() + ": cannot rename from " + temp_path_.string() + ": " + ec.message());
+  if (ec) throw Error(path_.string() + ": cannot rename from " + temp_path_.string() + ": " + ec.message(), ErrorKind::Internal);
   finished_ = true;
 }
 

@@ -38,18 +38,18 @@ std::string errno_text(int e) { return std::strerror(e); }
 int try_lock_dir(const fs::path& dir, bool gone_ok = false) {
   const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0 && gone_ok && errno == ENOENT) return -1;
-  if (fd < 0) throw Error(dir.string() + ": cannot open the staging directory: " + errno_text(errno));
+  if (fd < 0) throw Error(dir.string() + ": cannot open the staging directory: " + errno_text(errno), ErrorKind::Internal);
   if (::flock(fd, LOCK_EX | LOCK_NB) == 0) return fd;
   const int e = errno;
   ::close(fd);
   if (e == EWOULDBLOCK) return -1;
-  throw Error(dir.string() + ": cannot lock the staging directory: " + errno_text(e));
+  throw Error(dir.string() + ": cannot lock the staging directory: " + errno_text(e), ErrorKind::Internal);
 }
 
 void write_marker(const fs::path& dir) {
   std::ofstream m(dir / kMarkerFile, std::ios::trunc);
   m << "{\"written_by\": \"fp4gptq\"}\n";
-  if (!m) throw Error((dir / kMarkerFile).string() + ": cannot write the output marker");
+  if (!m) throw Error((dir / kMarkerFile).string() + ": cannot write the output marker", ErrorKind::Internal);
 }
 
 // A staging directory a dead process left: ours to remove only when it holds the marker (or nothing).
@@ -59,7 +59,7 @@ void remove_stale(const fs::path& dir) {
                 "); remove it yourself or choose another output");
   std::error_code ec;
   fs::remove_all(dir, ec);
-  if (ec) throw Error(dir.string() + ": cannot remove the stale staging directory: " + ec.message());
+  if (ec) throw Error(dir.string() + ": cannot remove the stale staging directory: " + ec.message(), ErrorKind::Internal);
 }
 
 }  // namespace
@@ -164,7 +164,7 @@ void StagedDir::open(const fs::path& staging, bool resume) {
       continue;
     }
     if (!fs::create_directory(staging_, ec)) {
-      if (ec) throw Error(staging_.string() + ": cannot create the staging directory: " + ec.message());
+      if (ec) throw Error(staging_.string() + ": cannot create the staging directory: " + ec.message(), ErrorKind::Internal);
       continue;  // another process created it meanwhile
     }
     const int fd = try_lock_dir(staging_);
@@ -213,12 +213,12 @@ void StagedDir::commit_to(const fs::path& final_dir, bool overwrite, const std::
       return;
     }
     if (errno != EINVAL && errno != ENOSYS)
-      throw Error(final_.string() + ": cannot move " + staging_.string() + " into place: " + errno_text(errno));
+      throw Error(final_.string() + ": cannot move " + staging_.string() + " into place: " + errno_text(errno), ErrorKind::Internal);
     // A filesystem without RENAME_EXCHANGE: move the old directory aside first.
     const fs::path old = final_.string() + ".fp4gptq-old";
     fs::remove_all(old, ec);
     fs::rename(final_, old, ec);
-    if (ec) throw Error(final_.string() + ": cannot move the existing directory aside: " + ec.message());
+    if (ec) throw Error(final_.string() + ": cannot move the existing directory aside: " + ec.message(), ErrorKind::Internal);
     fs::rename(staging_, final_, ec);
     if (ec) {
       const std::string why = ec.message();  // the error of the rename, not of the rollback

@@ -14,10 +14,11 @@ namespace fp4gptq {
 
 namespace {
 
-std::string name_of(DType t) {
+std::string name_of(DType t) {  // the long spelling ("bfloat16", not "bf16")
+  std::string best = "?";
   for (const auto& [name, v] : dtype_names())
-    if (v == t) return name;
-  return "?";
+    if (v == t && (best == "?" || name.size() > best.size())) best = name;
+  return best;
 }
 
 // The internal dtype of a public one, which must be one of `allowed`; `field` names the config field.
@@ -69,6 +70,19 @@ pipeline::QuantizeOptions options_of(const QuantizeConfig& c) {
   o.max_act_bytes = c.max_act_bytes;
   o.offload_dir = c.offload_dir;
   o.moe_calibrate_all = c.moe_calibrate_all;
+  if (c.block_size <= 0 || c.block_size % 16 != 0)
+    throw Error("QuantizeConfig.block_size: must be a positive multiple of 16, got " + std::to_string(c.block_size));
+  if (!(c.damp_percent >= 0 && c.damp_percent <= o.gptq.damp_max))
+    throw Error("QuantizeConfig.damp_percent: must be in [0, 1], got " + std::to_string(c.damp_percent));
+  if (c.threads < 0) throw Error("QuantizeConfig.threads: must be >= 0 (0: all cores), got " + std::to_string(c.threads));
+  if (c.moe_min_tokens < -1)
+    throw Error("QuantizeConfig.moe_min_tokens: must be >= 0, or -1 for the default, got " +
+                std::to_string(c.moe_min_tokens));
+  const auto& base = c.model_file_base_name;
+  if (base.empty() || base.size() > 200 || base.find_first_of(std::string("/\0", 2)) != std::string::npos ||
+      base.front() == '.')
+    throw Error("QuantizeConfig.model_file_base_name: \"" + base +
+                "\" must be a plain file name (no '/', not starting with '.', at most 200 characters)");
   return o;
 }
 
@@ -113,6 +127,8 @@ std::vector<Example> load_examples(const std::filesystem::path& jsonl, int64_t v
 
 uint64_t parse_size(const std::string& text, const std::string& what) { return io::parse_size(text, what); }
 
+void check_config(const QuantizeConfig& config) { options_of(config); }
+
 void check_output_dir(const std::filesystem::path& out_dir, bool overwrite,
                       const std::vector<std::filesystem::path>& inputs) {
   io::check_output_dir(out_dir, overwrite, inputs);
@@ -131,11 +147,11 @@ CausalLM CausalLM::from_pretrained(const std::filesystem::path& model_dir, Quant
 
 int64_t CausalLM::vocab_size() const { return impl_->plan.config.vocab_size; }
 
-QuantizeReport CausalLM::quantize(const std::vector<Example>& examples) {
+QuantizeReport CausalLM::quantize(const std::vector<Example>& examples, const CalibrationSummary* calibration) {
   auto& m = *impl_;
   const bool gptq = m.config.algorithm == Algorithm::GPTQ;
   auto set = gptq ? calibration_of(examples, vocab_size()) : calib::CalibrationSet{};
-  if (const auto& s = impl_->config.calibration_summary) {
+  if (const auto* s = calibration ? calibration : m.config.calibration_summary ? &*m.config.calibration_summary : nullptr) {
     set.provenance = {{"file", s->file}, {"format", s->format}, {"documents", s->documents}};
     if (!s->mode.empty()) set.provenance["mode"] = s->mode;
     set.provenance["too_short"] = s->too_short;
@@ -143,8 +159,9 @@ QuantizeReport CausalLM::quantize(const std::vector<Example>& examples) {
   m.out.reset();  // a second quantize() starts over
   auto staging = m.config.staging_dir.empty() ? io::StagedDir::scratch(m.config.work_dir)
                                               : io::StagedDir::at(m.config.staging_dir, m.config.resume);
-  const auto plan = pipeline::make_checkpoint_plan(m.src, m.plan, m.options.dtype, m.config.max_shard_bytes,
-                                                   /*with_input_amax=*/gptq);
+  auto plan = pipeline::make_checkpoint_plan(m.src, m.plan, m.options.dtype, m.config.max_shard_bytes,
+                                             /*with_input_amax=*/gptq);
+  plan.file_base = m.config.model_file_base_name;
   if (gptq && staging.resumed())  // before any file is opened, so a refused resume changes nothing
     pipeline::check_resume_fingerprint(
         staging.path(), pipeline::run_fingerprint(m.src, m.plan, set, m.options, m.ctx, io::layout_checksum(plan)));
@@ -157,8 +174,8 @@ QuantizeReport CausalLM::quantize(const std::vector<Example>& examples) {
     m.out.reset();  // a failed or cancelled run leaves nothing to save (its staging goes, unless kept to resume)
     throw;
   }
-  return {s.modules,      s.fallbacks,        s.skipped,         s.samples, s.tokens,
-          s.mean_rel_err, s.mean_rtn_rel_err, s.mean_weight_mse, s.seconds, s.peak_rss};
+  return {s.modules,      s.fallbacks,        s.skipped,         s.samples, s.tokens,          s.mean_rel_err,
+          s.mean_rtn_rel_err, s.mean_weight_mse, s.seconds, s.peak_rss, s.report.dump(2)};
 }
 
 void CausalLM::save_quantized(const std::filesystem::path& out_dir, bool overwrite) {
@@ -169,7 +186,8 @@ void CausalLM::save_quantized(const std::filesystem::path& out_dir, bool overwri
 
 Perplexity evaluate_perplexity(const std::filesystem::path& model_dir, const std::filesystem::path& data,
                                const EvalConfig& c) {
-  const linalg::Context ctx(c.threads);
+  linalg::Context ctx(c.threads);
+  ctx.set_cancel_hook(c.cancelled);
   const io::ModelDir dir(model_dir);
   const auto cfg = model::ModelConfig::parse(dir.config(), dir.config_path().string());
   std::vector<int32_t> stream;

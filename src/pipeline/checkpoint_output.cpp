@@ -3,11 +3,12 @@
 #include <algorithm>
 #include <set>
 
-#include <spdlog/spdlog.h>
+#include <fmt/core.h>
 
 #include "fp4gptq/error.hpp"
 #include "numeric/finite.hpp"
 #include "nvfp4/scale_rules.hpp"
+#include "pipeline/log.hpp"
 
 namespace fp4gptq::pipeline {
 
@@ -33,7 +34,7 @@ void check_finite(const std::string& where, const std::string& name, const float
   const std::string what = where + "tensor '" + name + "' has a non-finite value (" + std::to_string(v[i]) +
                            ") at element " + std::to_string(first + i);
   if (!allow) throw Error(what + (warned ? " (refused unless non-finite copies are allowed)" : ""));
-  if (!*warned) spdlog::warn("{}; copied as it is (non-finite values allowed)", what);
+  if (!*warned) log_warning(fmt::format("{}; copied as it is (non-finite values allowed)", what));
   *warned = true;
 }
 
@@ -140,12 +141,12 @@ void PseudoQuantizedCheckpoint::write_rest(const std::vector<std::string>& names
 
 void PseudoQuantizedCheckpoint::finish(const MethodFields& method, const nlohmann::ordered_json& report) {
   out_.write_json("config.json", output_config(src_.config(), dtype_));
-  out_.write_json("quantize_config.json", quantize_config(method));
+  out_.write_json("quantize_config.json", quantize_config(method, out_.file_base()));
   for (const auto& f : side_files(src_.dir())) out_.copy_file(f);
   out_.write_json("quantization_report.json", report);
 }
 
-nlohmann::ordered_json quantize_config(const MethodFields& m) {
+nlohmann::ordered_json quantize_config(const MethodFields& m, const std::string& model_file_base_name) {
   return {{"bits", 4},
           {"group_size", nvfp4::kBlockSize},
           {"desc_act", m.desc_act},
@@ -158,7 +159,7 @@ nlohmann::ordered_json quantize_config(const MethodFields& m) {
           {"block_scales", m.block_scales},
           {"fuse_scales", m.fuse_scales},
           {"block_size", m.block_size ? nlohmann::ordered_json(*m.block_size) : nlohmann::ordered_json()},
-          {"model_file_base_name", io::kModelFileBase},
+          {"model_file_base_name", model_file_base_name},
           {"pseudo_quantized", true}};
 }
 

@@ -49,7 +49,7 @@ class PseudoQuantizedCheckpoint final : public OutputFormat {
 nlohmann::ordered_json output_config(const nlohmann::ordered_json& in, DType dtype);
 
 // quantize_config.json (docs/DESIGN.md §7) for a method's fields.
-nlohmann::ordered_json quantize_config(const MethodFields& method);
+nlohmann::ordered_json quantize_config(const MethodFields& method, const std::string& model_file_base_name);
 
 // Tokenizer, generation and chat-template files of a model directory (copied unchanged to the output).
 std::vector<std::filesystem::path> side_files(const std::filesystem::path& dir);

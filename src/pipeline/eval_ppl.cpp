@@ -80,6 +80,7 @@ Perplexity eval_perplexity(const linalg::Context& ctx, const io::ModelDir& dir, 
   for (const auto& lp : plan.layers) {
     const model::DecoderLayer layer(cfg, lp, dir, compute);
     for (int64_t w0 = 0; w0 < windows; w0 += per_chunk) {
+      ctx.check_cancelled();
       const int64_t nw = std::min(per_chunk, windows - w0);
       in.resize(static_cast<size_t>(nw * seqlen * H));
       out.resize(in.size());

@@ -1,11 +1,11 @@
 #include "pipeline/layer_loop.hpp"
 
 #include <fmt/core.h>
-#include <spdlog/spdlog.h>
 
 #include "fp4gptq/error.hpp"
 #include "pipeline/checkpoint_output.hpp"
 #include "pipeline/expert_scheduler.hpp"
+#include "pipeline/log.hpp"
 
 namespace fp4gptq::pipeline {
 
@@ -95,7 +95,8 @@ QuantizeSummary LayerLoop::run() {
   fields.fuse_scales = o_.fuse_scales;
   RunTotals totals{s.samples, s.tokens, {}, s.seconds, s.peak_rss, s.split};
   if (calib_) totals.calibration_provenance = calib_->provenance;
-  out_.finish(fields, report_.json(src_.dir().string(), totals));
+  s.report = report_.json(src_.dir().string(), totals);
+  out_.finish(fields, s.report);
   if (journal_) journal_->finish();
   return s;
 }
@@ -142,7 +143,7 @@ void LayerLoop::sequential_layer(const model::LayerPlan& lp, model::DecoderLayer
   const auto& yn = a.post_attention(layer, attn);
   if (layer.sparse()) {
     if (!o_.true_sequential && !warned_sparse_at_once_) {  // experts are calibrated from the layer with its
-      spdlog::warn("true-sequential off does not apply to mixture-of-experts layers");  // attention quantized
+      log_warning("true-sequential off does not apply to mixture-of-experts layers");  // attention quantized
       warned_sparse_at_once_ = true;
     }
     progress_.note(fmt::format("layer {} experts: [gate,up] then [down] of each", lp.index));

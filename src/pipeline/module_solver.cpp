@@ -1,10 +1,11 @@
 #include "pipeline/module_solver.hpp"
 
-#include <spdlog/spdlog.h>
+#include <fmt/core.h>
 
 #include <map>
 
 #include "nvfp4/scale_rules.hpp"
+#include "pipeline/log.hpp"
 
 namespace fp4gptq::pipeline {
 
@@ -29,7 +30,7 @@ std::vector<const model::PlannedLinear*> ModuleSolver::take(const model::LayerPl
     if (m.quantize) {
       mods.push_back(&m);
     } else {
-      spdlog::warn("{} left unquantized: {}", m.module, m.skip_reason);
+      log_warning(fmt::format("{} left unquantized: {}", m.module, m.skip_reason));
       report_.add_skipped(m.module, m.skip_reason);
     }
   }
@@ -69,7 +70,7 @@ void ModuleSolver::write(const SolvedModule& s, float input_amax, TimeSplit& spl
   if (s.r.log.empty()) return;
   const std::string line = s.r.log + " " + format_seconds(s.seconds);
   if (s.r.warning)
-    spdlog::warn("{}: {}", line, s.r.note);
+    log_warning(fmt::format("{}: {}", line, s.r.note));
   else
     progress_.note(line);
 }

@@ -2,9 +2,10 @@
 
 #include <fmt/core.h>
 
-#include <cstdio>
 #include <fstream>
 #include <string>
+
+#include "pipeline/log.hpp"
 
 namespace fp4gptq::pipeline {
 
@@ -32,8 +33,8 @@ double Progress::elapsed() const {
 
 void Progress::layer_started(int64_t layer, const std::string& what) const {
   if (quiet_) return;
-  fmt::print(stderr, "[{}] layer {}/{}{} (elapsed {})\n", task_, layer + 1, total_, what.empty() ? "" : " " + what,
-             format_seconds(elapsed()));
+  log_info(fmt::format("[{}] layer {}/{}{} (elapsed {})", task_, layer + 1, total_, what.empty() ? "" : " " + what,
+                       format_seconds(elapsed())));
 }
 
 void Progress::layer_done(int64_t layer, const std::string& what) {
@@ -41,12 +42,12 @@ void Progress::layer_done(int64_t layer, const std::string& what) {
   if (quiet_) return;
   const double e = elapsed();
   const double eta = done_ ? e / static_cast<double>(done_) * static_cast<double>(total_ - done_) : 0.0;
-  fmt::print(stderr, "[{}] layer {}/{} done: {} (elapsed {}, ETA {})\n", task_, layer + 1, total_, what,
-             format_seconds(e), format_seconds(eta));
+  log_info(fmt::format("[{}] layer {}/{} done: {} (elapsed {}, ETA {})", task_, layer + 1, total_, what,
+                       format_seconds(e), format_seconds(eta)));
 }
 
 void Progress::note(const std::string& what) const {
-  if (!quiet_) fmt::print(stderr, "[{}] {}\n", task_, what);
+  if (!quiet_) log_info(fmt::format("[{}] {}", task_, what));
 }
 
 }  // namespace fp4gptq::pipeline

@@ -1,5 +1,5 @@
 #pragma once
-// Progress on stderr: "layer k/N", what is being done, elapsed time and ETA. Silent with --quiet.
+// Progress on stderr (or the log sink, pipeline/log.hpp): "layer k/N", what is being done, elapsed time and ETA. Silent with --quiet.
 #include <chrono>
 #include <string>
 

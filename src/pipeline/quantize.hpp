@@ -4,6 +4,7 @@
 // Both are the one layer loop (layer_loop.hpp) with a different method (method.hpp).
 #include <cstdint>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 
 #include "calib/calibration.hpp"
 #include "gptq/gptq_config.hpp"
@@ -41,6 +42,7 @@ struct QuantizeSummary {
   double mean_rel_err = 0, mean_rtn_rel_err = 0, mean_weight_mse = 0, seconds = 0;
   uint64_t peak_rss = 0;
   TimeSplit split;
+  nlohmann::ordered_json report;  // quantization_report.json as written
 };
 
 // GPTQ of every planned Linear of `src` with the calibration samples, layer by layer (docs/DESIGN.md §2, §6).

@@ -26,7 +26,7 @@ constexpr int kJournalVersion = 1;
 std::string hex(uint32_t v) { return fmt::format("{:08x}", v); }
 
 [[noreturn]] void io_error(const fs::path& p, const char* what) {
-  throw Error(p.string() + ": " + what + ": " + std::strerror(errno));
+  throw Error(p.string() + ": " + what + ": " + std::strerror(errno), ErrorKind::Internal);
 }
 
 void fsync_dir(const fs::path& dir) {

@@ -2,7 +2,7 @@
 #include <fmt/core.h>
 
 #include "calib/text_calibration.hpp"
-#include "fp4gptq/tokenizer.hpp"
+#include "fp4gptq/fp4gptq.hpp"
 #include "tokenizer/special_tokens.hpp"
 
 namespace fp4gptq {
@@ -44,6 +44,21 @@ std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special_t
   return {ids.begin(), ids.end()};
 }
 
+std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special_tokens, int64_t max_length) const {
+  std::vector<uint32_t> before, after;
+  if (add_special_tokens) impl_->special_ids(before, after);
+  const auto specials = static_cast<int64_t>(before.size() + after.size());
+  if (max_length < specials)
+    throw Error("encode: max_length " + std::to_string(max_length) + " leaves no room for the " +
+                std::to_string(specials) + " special tokens the tokenizer adds");
+  auto ids = impl_->encode(text, false);
+  if (static_cast<int64_t>(ids.size()) > max_length - specials) ids.resize(static_cast<size_t>(max_length - specials));
+  std::vector<int32_t> out(before.begin(), before.end());
+  out.insert(out.end(), ids.begin(), ids.end());
+  out.insert(out.end(), after.begin(), after.end());
+  return out;
+}
+
 std::string Tokenizer::decode(const std::vector<int32_t>& ids, bool skip_special_tokens) const {
   std::vector<uint32_t> u;
   u.reserve(ids.size());
@@ -82,6 +97,7 @@ std::vector<std::vector<int32_t>> read_token_ids(const std::filesystem::path& fi
 }
 
 std::string CalibrationSummary::describe() const {
+  if (format == "token-ids") return fmt::format("{} samples, {} tokens (token-id file)", samples, tokens);
   std::string s = fmt::format("{} samples, {} tokens ({} mode; the file has {} document{}", samples, tokens, mode,
                               documents, documents == 1 ? "" : "s");
   if (too_short) s += fmt::format(", {} skipped as {}", too_short, mode == "windows" ? "too short" : "empty");
@@ -98,6 +114,22 @@ std::vector<Example> load_examples(const std::filesystem::path& file, const Toke
                 static_cast<int64_t>(set.samples.size()), set.tokens(), st.documents, st.too_short};
   }
   return std::move(set.samples);
+}
+
+std::vector<Example> load_calibration(const std::filesystem::path& file, const std::filesystem::path& tokenizer,
+                                      BosPolicy bos, const CalibrationConfig& c, CalibrationSummary* summary) {
+  if (calibration_format(file, c.text_field) != "token-ids")
+    return load_examples(file, Tokenizer::from_pretrained(tokenizer, bos), c, summary);
+  if (c.mode == CalibMode::Windows)
+    throw Error(file.string() + ": windows calibration needs text; this file holds token ids");
+  if (c.vocab_size <= 0)
+    throw Error(file.string() + ": token ids are checked against the model's vocabulary; its size was not given");
+  auto examples = load_examples(file, c.vocab_size, c.nsamples, c.seqlen, c.seed);
+  if (summary) {
+    *summary = {file.string(), "token-ids", "documents", static_cast<int64_t>(examples.size()), 0, 0, 0};
+    for (const auto& e : examples) summary->tokens += static_cast<int64_t>(e.size());
+  }
+  return examples;
 }
 
 }  // namespace fp4gptq

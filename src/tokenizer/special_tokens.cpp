@@ -111,7 +111,8 @@ Tokenizer load_tokenizer(const std::filesystem::path& path, BosPolicy policy) {
   const auto file = dir ? path / "tokenizer.json" : path;
   if (!std::filesystem::exists(file))
     throw Error(file.string() + ": missing (a Hugging Face tokenizer.json is needed to read text; token-id JSONL "
-                                "needs none)");
+                                "needs none)",
+                ErrorKind::MissingFile);
   Tokenizer t = Tokenizer::from_file(file);
   apply_bos_policy(t, policy, file.parent_path() / "tokenizer_config.json");
   return t;

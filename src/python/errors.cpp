@@ -1,0 +1,27 @@
+#include "python/bindings.hpp"
+
+namespace fp4gptq::python {
+
+namespace {
+
+// By ErrorKind; references kept for the life of the process (the classes outlive every call).
+PyObject* error_classes[4] = {};
+
+}  // namespace
+
+void register_errors() {
+  const auto module = py::module_::import("fp4gptq._errors");
+  const char* names[] = {"InvalidInputError", "MissingFileError", "InternalError", "Cancelled"};
+  static_assert(static_cast<int>(ErrorKind::InvalidInput) == 0 && static_cast<int>(ErrorKind::MissingFile) == 1 &&
+                static_cast<int>(ErrorKind::Internal) == 2 && static_cast<int>(ErrorKind::Cancelled) == 3);
+  for (int i = 0; i < 4; ++i) error_classes[i] = py::object(module.attr(names[i])).release().ptr();
+  py::register_exception_translator([](std::exception_ptr p) {
+    try {
+      if (p) std::rethrow_exception(p);
+    } catch (const Error& e) {
+      PyErr_SetString(error_classes[static_cast<int>(e.kind())], e.what());
+    }
+  });
+}
+
+}  // namespace fp4gptq::python

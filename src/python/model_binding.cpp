@@ -1,0 +1,123 @@
+#include <pybind11/stl.h>
+#include <pybind11/stl/filesystem.h>
+
+#include "python/bindings.hpp"
+
+namespace fp4gptq::python {
+
+namespace {
+
+// A CausalLM with the watch its cancellation hook polls (shared: the hook lives in the model's config).
+struct Model {
+  std::shared_ptr<SignalWatch> watch = std::make_shared<SignalWatch>();
+  std::unique_ptr<CausalLM> lm;
+};
+
+py::dict report_dict(const QuantizeReport& r) {
+  py::dict d;
+  d["modules"] = r.modules;
+  d["fallbacks"] = r.fallbacks;
+  d["skipped"] = r.skipped;
+  d["samples"] = r.samples;
+  d["tokens"] = r.tokens;
+  d["mean_rel_err"] = r.mean_rel_err;
+  d["mean_rtn_rel_err"] = r.mean_rtn_rel_err;
+  d["mean_weight_mse"] = r.mean_weight_mse;
+  d["seconds"] = r.seconds;
+  d["peak_rss_bytes"] = r.peak_rss_bytes;
+  d["json"] = r.json;
+  return d;
+}
+
+}  // namespace
+
+void bind_model(py::module_& m) {
+  py::class_<Model>(m, "CausalLM", "fp4gptq::CausalLM: a model directory to quantize")
+      .def(py::init([](const std::filesystem::path& dir, const py::dict& fields) {
+             auto cfg = config_from(fields);
+             auto model = std::make_unique<Model>();
+             cfg.cancelled = [w = model->watch] { return w->poll(); };
+             py::gil_scoped_release nogil;
+             model->lm = std::make_unique<CausalLM>(CausalLM::from_pretrained(dir, std::move(cfg)));
+             return model;
+           }),
+           py::arg("model_dir"), py::arg("config"))
+      .def_property_readonly("vocab_size", [](const Model& self) { return self.lm->vocab_size(); })
+      .def(
+          "quantize",
+          [](Model& self, py::handle examples) {
+            const auto ex = examples.is_none() ? std::vector<Example>{} : to_examples(examples);
+            return report_dict(run_watched(*self.watch, [&] { return self.lm->quantize(ex); }));
+          },
+          py::arg("examples"))
+      .def(
+          "quantize_file",
+          [](Model& self, const std::filesystem::path& file, const std::filesystem::path& tokenizer,
+             const std::string& bos, int64_t nsamples, int64_t seqlen, const std::string& mode,
+             std::optional<uint64_t> seed, const std::string& text_field, const py::function& on_calibration) {
+            const auto cfg = calibration_config(nsamples, seqlen, mode, seed, text_field, self.lm->vocab_size());
+            const auto policy = bos_of(bos);
+            CalibrationSummary summary;
+            std::vector<Example> ex;
+            {
+              py::gil_scoped_release nogil;
+              ex = load_calibration(file, tokenizer, policy, cfg, &summary);
+            }
+            on_calibration(summary_to_dict(summary));
+            return report_dict(run_watched(*self.watch, [&] { return self.lm->quantize(ex, &summary); }));
+          },
+          py::arg("file"), py::arg("tokenizer"), py::arg("bos"), py::arg("nsamples"), py::arg("seqlen"), py::arg("mode"),
+          py::arg("seed"), py::arg("text_field"), py::arg("on_calibration"))
+      .def(
+          "save_quantized",
+          [](Model& self, const std::filesystem::path& out, bool overwrite) {
+            py::gil_scoped_release nogil;
+            self.lm->save_quantized(out, overwrite);
+          },
+          py::arg("out_dir"), py::arg("overwrite") = false);
+
+  m.def(
+      "check_config", [](const py::dict& fields) { config_from(fields); }, py::arg("config"));
+  m.def("parse_size", &parse_size, py::arg("text"), py::arg("what"));
+  m.def("option_names", [] {
+    const auto keys = [](const auto& table) {
+      py::list l;
+      for (const auto& [name, value] : table) l.append(name);
+      return l;
+    };
+    py::dict d;
+    d["dtype"] = keys(dtype_names());
+    d["compute"] = keys(compute_names());
+    d["bos"] = keys(bos_policy_names());
+    d["calib_mode"] = keys(calib_mode_names());
+    d["algorithm"] = py::make_tuple("gptq", "rtn");
+    return d;
+  });
+  m.def(
+      "eval_ppl",
+      [](const std::filesystem::path& model_dir, const std::filesystem::path& data, int64_t seqlen,
+         const std::filesystem::path& tokenizer, const std::string& bos, const std::string& text_field,
+         const std::string& compute, int threads, bool quiet) {
+        EvalConfig c;
+        c.seqlen = seqlen;
+        c.tokenizer = tokenizer;
+        c.bos = bos_of(bos);
+        c.text_field = text_field;
+        c.compute = compute_of(compute);
+        c.threads = threads;
+        c.quiet = quiet;
+        SignalWatch watch;
+        c.cancelled = [&watch] { return watch.poll(); };
+        const auto p = run_watched(watch, [&] { return evaluate_perplexity(model_dir, data, c); });
+        py::dict d;
+        d["ppl"] = p.ppl;
+        d["mean_nll"] = p.mean_nll;
+        d["windows"] = p.windows;
+        d["scored_tokens"] = p.scored_tokens;
+        return d;
+      },
+      py::arg("model_dir"), py::arg("data"), py::arg("seqlen"), py::arg("tokenizer"), py::arg("bos"),
+      py::arg("text_field"), py::arg("compute"), py::arg("threads"), py::arg("quiet"));
+}
+
+}  // namespace fp4gptq::python
