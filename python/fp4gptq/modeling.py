@@ -19,7 +19,12 @@ PathLike = Union[str, os.PathLike]
 _IGNORED_LOAD = ("device_map", "max_memory", "device", "torch_dtype", "trust_remote_code", "low_cpu_mem_usage",
                  "use_safetensors", "use_triton", "use_cuda_fp16", "inject_fused_attention", "inject_fused_mlp",
                  "disable_exllama", "disable_exllamav2", "cache_dir", "revision", "local_files_only")
-_UNSET = object()
+class _Unset:
+    def __repr__(self) -> str:
+        return "<ignored>"
+
+
+_UNSET = _Unset()
 
 
 class CausalLM:
@@ -94,11 +99,16 @@ class CausalLM:
         self.quantization_report = r
         return r
 
-    def save_quantized(self, save_dir: PathLike, use_safetensors: bool = True, overwrite: bool = False) -> None:
+    def save_quantized(self, save_dir: PathLike, use_safetensors: bool = True,
+                       safetensors_metadata: Optional[Dict[str, str]] = None, overwrite: bool = False) -> None:
         """Moves the checkpoint quantize() built into save_dir (which must not exist, or with overwrite be a
-        directory fp4gptq wrote). Files: docs/DESIGN.md §7."""
+        directory fp4gptq wrote; on another filesystem than work_dir it is copied beside save_dir first).
+        Files: docs/DESIGN.md §7. AutoGPTQ's safetensors_metadata is not written (a warning says so)."""
         if use_safetensors is not True:
             raise InvalidInputError("save_quantized: fp4gptq writes safetensors only (use_safetensors=True)")
+        if safetensors_metadata:
+            log.warning("save_quantized: safetensors_metadata (%s) is not written; the files carry "
+                        "{\"format\": \"pt\"}", ", ".join(sorted(safetensors_metadata)))
         self._native.save_quantized(os.fspath(save_dir), overwrite)
 
     save_pretrained = save_quantized

@@ -42,7 +42,8 @@ class Tokenizer:
 
     @property
     def vocab_size(self) -> int:
-        """One past the largest token id (added tokens included)."""
+        """One past the largest token id, added tokens included (what transformers' len(tokenizer) is; its
+        vocab_size leaves the added tokens out)."""
         return self._native.vocab_size
 
     def __len__(self) -> int:

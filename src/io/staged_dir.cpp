@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -198,11 +199,34 @@ StagedDir::~StagedDir() {
 
 void StagedDir::commit() { commit_to(final_, overwrite_); }
 
+void StagedDir::move_beside(const fs::path& final) {
+  StagedDir beside;
+  beside.open(staging_path_for(final), false);  // locked and marked; a stale one is removed first
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(staging_)) {
+    if (e.path().filename() == kMarkerFile) continue;
+    fs::copy(e.path(), beside.staging_ / e.path().filename(), fs::copy_options::recursive, ec);
+    if (ec)  // `beside` removes its partial copy; this staging directory stays whole
+      throw Error(final.string() + ": cannot copy " + e.path().string() + " beside the output: " + ec.message(),
+                  ErrorKind::Internal);
+  }
+  fs::remove_all(staging_, ec);
+  if (lock_fd_ >= 0) ::close(lock_fd_);
+  staging_ = beside.staging_;
+  lock_fd_ = beside.lock_fd_;
+  beside.lock_fd_ = -1;
+  beside.committed_ = true;  // now ours
+}
+
 void StagedDir::commit_to(const fs::path& final_dir, bool overwrite, const std::vector<fs::path>& inputs) {
   if (committed_) return;
   final_ = resolve_path(final_dir);
   overwrite_ = overwrite;
   check_output_dir(final_, overwrite_, inputs);
+  struct stat staged {}, parent {};
+  if (::stat(staging_.c_str(), &staged) == 0 && ::stat(final_.parent_path().c_str(), &parent) == 0 &&
+      staged.st_dev != parent.st_dev)
+    move_beside(final_);
   std::error_code ec;
   if (fs::exists(final_, ec)) {
     // Swap the two directories in one step: the output name never goes missing, and the staging name then
@@ -224,14 +248,16 @@ void StagedDir::commit_to(const fs::path& final_dir, bool overwrite, const std::
       const std::string why = ec.message();  // the error of the rename, not of the rollback
       std::error_code back;
       fs::rename(old, final_, back);
-      throw Error(final_.string() + ": cannot rename " + staging_.string() + " into place: " + why);
+      throw Error(final_.string() + ": cannot rename " + staging_.string() + " into place: " + why, ErrorKind::Internal);
     }
     committed_ = true;
     fs::remove_all(old, ec);
     return;
   }
   fs::rename(staging_, final_, ec);
-  if (ec) throw Error(final_.string() + ": cannot rename " + staging_.string() + " into place: " + ec.message());
+  if (ec)
+    throw Error(final_.string() + ": cannot rename " + staging_.string() + " into place: " + ec.message(),
+                ErrorKind::Internal);
   committed_ = true;
 }
 

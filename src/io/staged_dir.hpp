@@ -58,6 +58,9 @@ class StagedDir {
  private:
   StagedDir() = default;
   void open(const std::filesystem::path& staging, bool resume);
+  // Copies the staged files into a staging directory beside `final` (staged on another filesystem: a work
+  // directory elsewhere) and continues from there, so that the commit is still one rename.
+  void move_beside(const std::filesystem::path& final);
   std::filesystem::path final_, staging_;
   int lock_fd_ = -1;
   bool overwrite_ = false, committed_ = false, resumed_ = false, keep_ = false;

@@ -33,6 +33,10 @@ void install_log_bridge();
 // the exception it raised to the watch of its thread (take_pending) instead of dropping it.
 class SignalWatch {
  public:
+  SignalWatch() = default;
+  SignalWatch(const SignalWatch&) = delete;
+  SignalWatch& operator=(const SignalWatch&) = delete;
+  ~SignalWatch();  // with the GIL
   void arm();     // with the GIL, on the thread about to run the work; it becomes this thread's active watch
   void disarm();  // no longer the thread's active watch
   bool poll();    // the hook: from any thread, without the GIL
@@ -47,7 +51,8 @@ class SignalWatch {
   PyObject *type_ = nullptr, *value_ = nullptr, *traceback_ = nullptr;
 };
 
-// Runs `work` without the GIL under `watch`; a Cancelled from a signal becomes the signal's exception.
+// Runs `work` without the GIL under `watch`. A signal's exception (KeyboardInterrupt) is raised whatever the
+// run ended with: Cancelled, another error, or a result when the handler ran after the last poll.
 template <class F>
 auto run_watched(SignalWatch& watch, F&& work) {
   watch.arm();
@@ -56,9 +61,15 @@ auto run_watched(SignalWatch& watch, F&& work) {
     ~Disarm() { w.disarm(); }
   } disarm{watch};
   try {
-    py::gil_scoped_release nogil;
-    return work();
-  } catch (const Cancelled&) {
+    auto result = [&] {
+      py::gil_scoped_release nogil;
+      return work();
+    }();
+    watch.rethrow_if_signalled();
+    return result;
+  } catch (const py::error_already_set&) {
+    throw;
+  } catch (...) {
     watch.rethrow_if_signalled();
     throw;
   }

@@ -19,7 +19,11 @@ void register_errors() {
     try {
       if (p) std::rethrow_exception(p);
     } catch (const Error& e) {
-      PyErr_SetString(error_classes[static_cast<int>(e.kind())], e.what());
+      // A message may hold a path that is not UTF-8: its bytes are kept as \xNN escapes.
+      const std::string m = e.what();
+      PyObject* text = PyUnicode_DecodeUTF8(m.data(), static_cast<Py_ssize_t>(m.size()), "backslashreplace");
+      PyErr_SetObject(error_classes[static_cast<int>(e.kind())], text);
+      Py_XDECREF(text);
     }
   });
 }

@@ -1,6 +1,8 @@
 #include <pybind11/stl.h>
 #include <pybind11/stl/filesystem.h>
 
+#include <mutex>
+
 #include "python/bindings.hpp"
 
 namespace fp4gptq::python {
@@ -11,7 +13,27 @@ namespace {
 struct Model {
   std::shared_ptr<SignalWatch> watch = std::make_shared<SignalWatch>();
   std::unique_ptr<CausalLM> lm;
+  std::mutex busy;  // one call at a time on a model (quantize and save share its staging directory)
+  ~Model() {  // an unsaved checkpoint's staging directory (gigabytes) is removed without the GIL
+#if PY_VERSION_HEX >= 0x030D0000
+    const bool finalizing = Py_IsFinalizing();
+#else
+    const bool finalizing = _Py_IsFinalizing();
+#endif
+    if (finalizing) return;  // the interpreter is going: no GIL games (lm goes with the members)
+    py::gil_scoped_release nogil;
+    lm.reset();
+  }
 };
+
+// Holds the model for one call, or refuses a second one started from another thread meanwhile.
+std::unique_lock<std::mutex> exclusive(Model& m) {
+  std::unique_lock<std::mutex> lock(m.busy, std::try_to_lock);
+  if (!lock.owns_lock())
+    throw Error("CausalLM: another thread is using this model (quantize and save_quantized run one at a time)",
+                ErrorKind::Internal);
+  return lock;
+}
 
 py::dict report_dict(const QuantizeReport& r) {
   py::dict d;
@@ -46,6 +68,7 @@ void bind_model(py::module_& m) {
       .def(
           "quantize",
           [](Model& self, py::handle examples) {
+            const auto lock = exclusive(self);
             const auto ex = examples.is_none() ? std::vector<Example>{} : to_examples(examples);
             return report_dict(run_watched(*self.watch, [&] { return self.lm->quantize(ex); }));
           },
@@ -55,6 +78,7 @@ void bind_model(py::module_& m) {
           [](Model& self, const std::filesystem::path& file, const std::filesystem::path& tokenizer,
              const std::string& bos, int64_t nsamples, int64_t seqlen, const std::string& mode,
              std::optional<uint64_t> seed, const std::string& text_field, const py::function& on_calibration) {
+            const auto lock = exclusive(self);
             const auto cfg = calibration_config(nsamples, seqlen, mode, seed, text_field, self.lm->vocab_size());
             const auto policy = bos_of(bos);
             CalibrationSummary summary;
@@ -71,6 +95,7 @@ void bind_model(py::module_& m) {
       .def(
           "save_quantized",
           [](Model& self, const std::filesystem::path& out, bool overwrite) {
+            const auto lock = exclusive(self);
             py::gil_scoped_release nogil;
             self.lm->save_quantized(out, overwrite);
           },

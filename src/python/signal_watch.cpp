@@ -8,6 +8,13 @@ thread_local SignalWatch* active_watch = nullptr;
 
 SignalWatch* SignalWatch::active() { return active_watch; }
 
+SignalWatch::~SignalWatch() {
+  disarm();
+  Py_XDECREF(type_);
+  Py_XDECREF(value_);
+  Py_XDECREF(traceback_);
+}
+
 void SignalWatch::disarm() {
   if (active_watch == this) active_watch = nullptr;
 }

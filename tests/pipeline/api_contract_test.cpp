@@ -2,6 +2,8 @@
 // the log sink, check_config before any file is read, the report as written, model_file_base_name, and
 // load_calibration reading a file as the CLI does.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <mutex>
@@ -134,6 +136,35 @@ TEST(ApiContract, ModelFileBaseNameNamesBothFilesAndTheShards) {
   plain.save_quantized(dir / "plain");
   EXPECT_EQ(test::read_text(dir / "one/gptq_model-4bit-16g_scales.safetensors"),
             test::read_text(dir / "plain/pseudo_quantized_model-4bit-16g_scales.safetensors"));
+}
+
+// A work directory on another filesystem than the output: the checkpoint is copied beside the output, then
+// renamed into place; nothing is left in either place.
+TEST(ApiContract, SaveToAnotherFilesystemThanTheWorkDir) {
+  test::ScratchDir dir;
+  struct stat shm {}, here {};
+  if (::stat("/dev/shm", &shm) != 0 || ::stat(dir.path().c_str(), &here) != 0 || shm.st_dev == here.st_dev)
+    GTEST_SKIP() << "no second filesystem here";
+  const auto work = std::filesystem::path("/dev/shm") / ("fp4gptq-test-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(work);
+  tools::make_tiny_model(dir / "tiny", test::tiny_dense("Qwen3ForCausalLM"));
+  QuantizeConfig cfg;
+  cfg.quiet = true;
+  cfg.algorithm = Algorithm::RTN;
+  cfg.work_dir = work;
+  auto far = CausalLM::from_pretrained(dir / "tiny", cfg);
+  far.quantize();
+  far.save_quantized(dir / "far");
+  EXPECT_TRUE(std::filesystem::is_empty(work));
+  std::filesystem::remove_all(work);
+  EXPECT_FALSE(std::filesystem::exists(dir / "far.fp4gptq-staging"));
+  cfg.work_dir = dir.path();
+  auto near = CausalLM::from_pretrained(dir / "tiny", cfg);
+  near.quantize();
+  near.save_quantized(dir / "near");
+  for (const auto* f : {"pseudo_quantized_model-4bit-16g.safetensors", "pseudo_quantized_model-4bit-16g_scales.safetensors",
+                        "config.json", "quantize_config.json", ".fp4gptq-output"})
+    EXPECT_EQ(test::read_text(dir / "far" / f), test::read_text(dir / "near" / f)) << f;
 }
 
 TEST(ApiContract, LoadCalibrationReadsTokenIdsAndText) {

@@ -1,6 +1,8 @@
 """BaseQuantizeConfig takes AutoGPTQ's keywords and every option of the CLI's quantize; unknown keywords and
 impossible values raise ValueError naming them; C++ errors arrive with their kind and message."""
 import re
+import shutil
+import tempfile
 
 import pytest
 
@@ -122,6 +124,43 @@ def test_save_before_quantize_and_bad_outputs(moe_model, tmp_path):
         model.save_quantized(moe_model, overwrite=True)  # an input is never an output
     model.save_quantized(tmp_path / "out")
     assert (tmp_path / "out/pseudo_quantized_model-4bit-16g.safetensors").exists()
+
+
+def test_a_path_that_is_not_utf8_is_named_in_the_message(tmp_path):
+    with pytest.raises(fp4gptq.MissingFileError, match=r"nowhere\\xff: not a directory"):
+        fp4gptq.CausalLM.from_pretrained(str(tmp_path / "nowhere") + "\udcff")
+
+
+def test_save_to_another_filesystem_than_the_work_dir(moe_model, tmp_path):
+    import os
+    shm = "/dev/shm"
+    if not os.path.isdir(shm) or os.stat(shm).st_dev == os.stat(tmp_path).st_dev:
+        pytest.skip("no second filesystem here")
+    work = tempfile.mkdtemp(dir=shm)
+    try:
+        model = fp4gptq.CausalLM.from_pretrained(moe_model, BaseQuantizeConfig(quiet=True, algorithm="rtn",
+                                                                                 work_dir=work))
+        model.quantize()
+        model.save_quantized(tmp_path / "out")
+        assert (tmp_path / "out/pseudo_quantized_model-4bit-16g_scales.safetensors").exists()
+        assert os.listdir(work) == [] and not (tmp_path / "out.fp4gptq-staging").exists()
+        run_cli("rtn", "--model", moe_model, "--out", tmp_path / "cli", "--quiet")
+        from conftest import file_digests
+        assert file_digests(tmp_path / "out") == file_digests(tmp_path / "cli")
+    finally:
+        shutil.rmtree(work)
+
+
+def test_config_signature_equality_and_metadata_warning(moe_model, tmp_path, caplog):
+    import inspect
+    params = inspect.signature(BaseQuantizeConfig).parameters
+    assert params["bits"].default == 4 and params["group_size"].default == 16 and "max_shard_size" in params
+    assert BaseQuantizeConfig(dtype="bfloat16") == BaseQuantizeConfig(dtype="bfloat16") != BaseQuantizeConfig()
+    model = fp4gptq.CausalLM.from_pretrained(moe_model, BaseQuantizeConfig(quiet=True, algorithm="rtn"))
+    model.quantize()
+    with caplog.at_level("WARNING", logger="fp4gptq"):
+        model.save_quantized(tmp_path / "out", safetensors_metadata={"who": "me"})
+    assert "safetensors_metadata (who) is not written" in caplog.text
 
 
 def test_docstrings_and_stubs_are_there():

@@ -16,6 +16,7 @@ class TensorLike:
 
     def __init__(self, rows, dtype=np.int64):
         self.a = np.asarray(rows, dtype=dtype)
+        self.ndim = self.a.ndim
 
     def __array__(self, dtype=None):
         return self.a if dtype is None else self.a.astype(dtype)
@@ -36,9 +37,10 @@ class ListOnly:
 
 @pytest.mark.parametrize("form", [
     IDS, tuple(IDS), [IDS], np.array(IDS), np.array(IDS, dtype=np.int32), np.array([IDS], dtype=np.int64),
-    np.array(IDS, dtype=np.uint16), np.array([IDS, IDS])[0], np.array(IDS * 2)[::2][:5] * 0 + np.array(IDS),
+    np.array(IDS, dtype=np.uint16), np.array([IDS, IDS])[0], np.array(IDS, dtype=">i4"), np.array(IDS, dtype=">u2"),
+    np.array(IDS, dtype=">i8"), np.array(IDS, dtype=np.uint8),
     array.array("q", IDS), TensorLike(IDS), TensorLike([IDS]), TensorLike(IDS, np.int32), ListOnly(),
-    [np.int64(i) for i in IDS],
+    [np.int64(i) for i in IDS], [np.array(IDS)], (TensorLike(IDS),), [tuple(IDS)],
 ], ids=lambda f: type(f).__name__)
 def test_every_form_gives_the_same_ids(form):
     assert _native.to_examples([form]) == [IDS]
@@ -54,6 +56,8 @@ def test_strided_views_are_read_as_their_elements():
 def test_attention_mask_drops_its_zero_positions():
     ex = [{"input_ids": np.array([[7, 8, 9, 10]]), "attention_mask": np.array([[0, 1, 1, 0]])}]
     assert _native.to_examples(ex) == [[8, 9]]
+    for mask in (np.array([False, True, True, False]), [False, True, True, False], TensorLike([0, 1, 1, 0], np.bool_)):
+        assert _native.to_examples([{"input_ids": [7, 8, 9, 10], "attention_mask": mask}]) == [[8, 9]]
     assert _native.to_examples([{"input_ids": [1, 2], "attention_mask": None}]) == [[1, 2]]
 
 
@@ -72,6 +76,11 @@ def test_tokenizer_output_is_an_example(dense_model):
     ([np.array([1.0, 2.0])], r"examples\[0\]: dtype float64; token ids must be integers"),
     ([np.array([1, 2], dtype=np.float32)], "dtype float32"),
     ([np.array([True, False])], "dtype bool"),
+    ([[1, np.bool_(True)]], "element 1 is a bool"),
+    ([{"input_ids": [1, 2], "attention_mask": [1.0, 1.0]}], "an attention mask holds 0 and 1"),
+    ([np.array([2 ** 40], dtype=np.uint64)], "token id 1099511627776 at position 0 is not a valid id"),
+    ([np.array([-1], dtype=np.int16)], "token id -1 at position 0"),
+    ([np.zeros((0, 3), dtype=np.int64)], "holds no sequence"),
     ([[1, 2.5]], r"examples\[0\]: element 1 is a float"),
     ([[1, True]], "element 1 is a bool"),
     ([np.array([IDS, IDS])], r"examples\[0\]: shape \[2, 5\] holds a batch"),

@@ -17,7 +17,7 @@ def test_pip_install_into_a_venv_and_import(tmp_path):
     assert r.returncode == 0, r.stdout + r.stderr
     code = ("import fp4gptq, pathlib; print(pathlib.Path(fp4gptq.__file__).parent); "
             "print(fp4gptq.BaseQuantizeConfig(dtype='bfloat16').dtype); "
-            "from fp4gptq.quantization.config import QUANT_METHOD; print(QUANT_METHOD.NVFP4.value)")
+            "from fp4gptq.quantization.config import QUANT_METHOD; print(QUANT_METHOD.NVFP4)")
     r = subprocess.run([str(venv / "bin/python"), "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     where, dtype, method = r.stdout.split()

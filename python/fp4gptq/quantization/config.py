@@ -2,7 +2,7 @@
 CLI's ``quantize`` as a keyword (docs/DESIGN.md §12)."""
 from __future__ import annotations
 
-import enum
+import inspect
 import os
 from typing import Any, Dict, Optional, Sequence, Union
 
@@ -10,9 +10,9 @@ from .. import _native
 from .._errors import InvalidInputError
 
 
-class QUANT_METHOD(str, enum.Enum):
-    """Quantization methods (AutoGPTQ's enum). fp4gptq has one: NVFP4 (E2M1 values, FP8 E4M3 scales per 16
-    inputs, an FP32 per-tensor scale_2)."""
+class QUANT_METHOD:
+    """Quantization methods, as AutoGPTQ's (a class of string constants). fp4gptq has one: NVFP4 (E2M1 values,
+    FP8 E4M3 scales per 16 inputs, an FP32 per-tensor scale_2)."""
 
     NVFP4 = "nvfp4"
 
@@ -100,6 +100,9 @@ class BaseQuantizeConfig:
         """Every keyword with its default and meaning."""
         return {n: f"{d!r}: {doc}" for n, (d, _, doc) in _FIELDS.items()}
 
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, BaseQuantizeConfig) and self.to_dict() == other.to_dict()
+
     def to_dict(self) -> Dict[str, Any]:
         return {n: getattr(self, n) for n in _FIELDS}
 
@@ -120,7 +123,7 @@ class BaseQuantizeConfig:
                                f"{_type_names(types)} expected")
         if self.sym is not True:
             raise _invalid("BaseQuantizeConfig.sym: must be True (NVFP4 is symmetric, with no zero point)")
-        if str(getattr(self.quant_method, "value", self.quant_method)).lower() != QUANT_METHOD.NVFP4.value:
+        if str(getattr(self.quant_method, "value", self.quant_method)).lower() != QUANT_METHOD.NVFP4:
             raise _invalid(f"BaseQuantizeConfig.quant_method: {self.quant_method!r} is not available; "
                            f"fp4gptq quantizes to QUANT_METHOD.NVFP4 (\"nvfp4\")")
         if self.block_scales is not None and self.block_scales not in ("dynamic", "static"):
@@ -161,3 +164,10 @@ class BaseQuantizeConfig:
 
 def _invalid(message: str) -> InvalidInputError:
     return InvalidInputError(message)
+
+
+# help() and editors show every keyword with its default (the constructor takes them as **kwargs to name
+# unknown ones in a ValueError).
+BaseQuantizeConfig.__init__.__signature__ = inspect.Signature(
+    [inspect.Parameter("self", inspect.Parameter.POSITIONAL_ONLY)] +
+    [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=d) for n, (d, _, _) in _FIELDS.items()])
