@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <optional>
@@ -98,8 +99,11 @@ E parse_name(const std::map<std::string, E>& names, const std::string& s, const 
 // Option names as the CLI spells them (an InvalidInputError listing the spellings otherwise).
 BosPolicy bos_of(const std::string& name);
 Compute compute_of(const std::string& name);
-CalibrationConfig calibration_config(int64_t nsamples, int64_t seqlen, const std::string& mode,
-                                     std::optional<uint64_t> seed, const std::string& text_field, int64_t vocab);
+// load_calibration without the GIL, from the keywords of BaseQuantizeConfig (or of fp4gptq.load_examples).
+std::vector<Example> read_calibration(const std::filesystem::path& file, const std::filesystem::path& tokenizer,
+                                      const std::string& bos, int64_t nsamples, int64_t seqlen,
+                                      const std::string& mode, std::optional<uint64_t> seed,
+                                      const std::string& text_field, int64_t vocab, CalibrationSummary& summary);
 py::dict summary_to_dict(const CalibrationSummary& summary);
 
 void bind_tokenizer(py::module_& m);

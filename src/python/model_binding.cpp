@@ -79,14 +79,9 @@ void bind_model(py::module_& m) {
              const std::string& bos, int64_t nsamples, int64_t seqlen, const std::string& mode,
              std::optional<uint64_t> seed, const std::string& text_field, const py::function& on_calibration) {
             const auto lock = exclusive(self);
-            const auto cfg = calibration_config(nsamples, seqlen, mode, seed, text_field, self.lm->vocab_size());
-            const auto policy = bos_of(bos);
             CalibrationSummary summary;
-            std::vector<Example> ex;
-            {
-              py::gil_scoped_release nogil;
-              ex = load_calibration(file, tokenizer, policy, cfg, &summary);
-            }
+            const auto ex = read_calibration(file, tokenizer, bos, nsamples, seqlen, mode, seed, text_field,
+                                             self.lm->vocab_size(), summary);
             on_calibration(summary_to_dict(summary));
             return report_dict(run_watched(*self.watch, [&] { return self.lm->quantize(ex, &summary); }));
           },

@@ -7,7 +7,17 @@ namespace fp4gptq::python {
 
 namespace {
 
-py::dict summary_dict(const CalibrationSummary& s) {
+CalibMode calib_mode_of(const std::string& s) { return parse_name(calib_mode_names(), s, "calib_mode"); }
+
+py::list id_lists(const std::vector<Example>& examples) {
+  py::list out(examples.size());
+  for (size_t i = 0; i < examples.size(); ++i) out[i] = py::cast(examples[i]);
+  return out;
+}
+
+}  // namespace
+
+py::dict summary_to_dict(const CalibrationSummary& s) {
   py::dict d;
   d["file"] = s.file;
   d["format"] = s.format;
@@ -20,24 +30,18 @@ py::dict summary_dict(const CalibrationSummary& s) {
   return d;
 }
 
-py::list id_lists(const std::vector<Example>& examples) {
-  py::list out(examples.size());
-  for (size_t i = 0; i < examples.size(); ++i) out[i] = py::cast(examples[i]);
-  return out;
-}
-
-}  // namespace
-
 BosPolicy bos_of(const std::string& s) { return parse_name(bos_policy_names(), s, "bos"); }
-CalibMode calib_mode_of(const std::string& s) { return parse_name(calib_mode_names(), s, "calib_mode"); }
 Compute compute_of(const std::string& s) { return parse_name(compute_names(), s, "compute"); }
 
-CalibrationConfig calibration_config(int64_t nsamples, int64_t seqlen, const std::string& mode,
-                                     std::optional<uint64_t> seed, const std::string& text_field, int64_t vocab) {
-  return {nsamples, seqlen, calib_mode_of(mode), seed, text_field, vocab};
+std::vector<Example> read_calibration(const std::filesystem::path& file, const std::filesystem::path& tokenizer,
+                                      const std::string& bos, int64_t nsamples, int64_t seqlen,
+                                      const std::string& mode, std::optional<uint64_t> seed,
+                                      const std::string& text_field, int64_t vocab, CalibrationSummary& summary) {
+  const CalibrationConfig cfg{nsamples, seqlen, calib_mode_of(mode), seed, text_field, vocab};
+  const auto policy = bos_of(bos);
+  py::gil_scoped_release nogil;
+  return load_calibration(file, tokenizer, policy, cfg, &summary);
 }
-
-py::dict summary_to_dict(const CalibrationSummary& s) { return summary_dict(s); }
 
 void bind_tokenizer(py::module_& m) {
   py::class_<Tokenizer>(m, "Tokenizer", "A Hugging Face tokenizer.json with the tokenizers library's ids")
@@ -85,15 +89,10 @@ void bind_tokenizer(py::module_& m) {
       [](const std::filesystem::path& file, const std::filesystem::path& tokenizer, const std::string& bos,
          int64_t nsamples, int64_t seqlen, const std::string& mode, std::optional<uint64_t> seed,
          const std::string& text_field, int64_t vocab_size) {
-        const auto cfg = calibration_config(nsamples, seqlen, mode, seed, text_field, vocab_size);
-        const auto policy = bos_of(bos);
         CalibrationSummary summary;
-        std::vector<Example> examples;
-        {
-          py::gil_scoped_release nogil;
-          examples = load_calibration(file, tokenizer, policy, cfg, &summary);
-        }
-        return py::make_tuple(id_lists(examples), summary_dict(summary));
+        const auto examples =
+            read_calibration(file, tokenizer, bos, nsamples, seqlen, mode, seed, text_field, vocab_size, summary);
+        return py::make_tuple(id_lists(examples), summary_to_dict(summary));
       },
       py::arg("file"), py::arg("tokenizer"), py::arg("bos"), py::arg("nsamples"), py::arg("seqlen"), py::arg("mode"),
       py::arg("seed"), py::arg("text_field"), py::arg("vocab_size"));
