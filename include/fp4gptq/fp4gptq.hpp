@@ -28,6 +28,11 @@ enum class Method { NVFP4 };
 enum class Algorithm { GPTQ, RTN };  // RTN: round-to-nearest, no calibration
 enum class DType { Float16, BFloat16, Float32, Float64 };
 enum class Compute { BF16, F32 };  // matmuls in bf16 with FP32 accumulation, or in FP32
+// The checkpoint written (docs/DESIGN.md §7, §7b): pseudo-quantized float16, or packed NVFP4 as compressed-tensors
+// (llm-compressor's nvfp4-pack-quantized, served by vLLM) or as TensorRT Model Optimizer's HF export (vLLM's
+// modelopt method, TensorRT-LLM).
+enum class Format { Pseudo, CompressedTensors, ModelOpt };
+enum class Activations { None, NVFP4 };  // W4A16, or W4A4 (static per-tensor input global scales from calibration)
 
 // The one spelling of each option value (CLI flags and error messages use these).
 inline const std::map<std::string, DType>& dtype_names() {
@@ -38,6 +43,15 @@ inline const std::map<std::string, DType>& dtype_names() {
 }
 inline const std::map<std::string, Compute>& compute_names() {
   static const std::map<std::string, Compute> m = {{"bf16", Compute::BF16}, {"f32", Compute::F32}};
+  return m;
+}
+inline const std::map<std::string, Format>& format_names() {
+  static const std::map<std::string, Format> m = {
+      {"pseudo", Format::Pseudo}, {"compressed-tensors", Format::CompressedTensors}, {"modelopt", Format::ModelOpt}};
+  return m;
+}
+inline const std::map<std::string, Activations>& activations_names() {
+  static const std::map<std::string, Activations> m = {{"none", Activations::None}, {"nvfp4", Activations::NVFP4}};
   return m;
 }
 
@@ -57,6 +71,12 @@ struct QuantizeConfig {
   Compute compute = Compute::BF16;
   DType hessian_dtype = DType::Float32;  // Float32 | Float64
   DType dtype = DType::Float16;          // output tensors: Float16 | BFloat16
+  Format format = Format::Pseudo;        // the checkpoint written
+  Activations activations = Activations::None;  // packed formats: W4A16, or W4A4 (needs calibration: GPTQ)
+  // Packed formats: unquantized tensors (embeddings, norms, router, lm_head) keep the checkpoint's own dtype;
+  // false: cast to `dtype`. Quantized weights are rounded to `dtype` for calibration either way, so the codes
+  // equal those of the pseudo checkpoint of the same run.
+  bool keep_input_dtype = true;
   uint64_t max_shard_bytes = 0;          // split the main file into shards of at most this; 0: one file
   uint64_t max_act_bytes = 0;            // activations past this are offloaded to files; 0: no limit
   std::filesystem::path offload_dir;     // where offloaded activations go (default: the system temp directory)
@@ -117,6 +137,28 @@ uint64_t parse_size(const std::string& text, const std::string& what);
 // before long work. Paths are compared resolved: a trailing slash, ".." or a symlink changes nothing.
 void check_output_dir(const std::filesystem::path& out_dir, bool overwrite,
                       const std::vector<std::filesystem::path>& inputs = {});
+
+// Converts a pseudo-quantized directory (its weights + _scales.safetensors) into a packed one without
+// re-quantizing (docs/DESIGN.md §7b): each code is recovered from the stored weight (an error naming the tensor
+// if one is on no grid point); unquantized tensors come from `model_dir` when given (in their own dtype), else
+// from `from`. The output is staged and renamed into place, as save_quantized does.
+struct ExportConfig {
+  Format format = Format::CompressedTensors;  // CompressedTensors | ModelOpt
+  Activations activations = Activations::None;
+  std::filesystem::path model_dir;  // the original model (optional)
+  std::optional<DType> dtype;       // unquantized tensors cast to this (default: as they are in their source)
+  uint64_t max_shard_bytes = 0;
+  bool overwrite = false;
+  bool quiet = false;
+  std::function<bool()> cancelled;
+};
+struct ExportReport {
+  int64_t modules = 0;
+  uint64_t input_bytes = 0, output_bytes = 0;
+  double seconds = 0;
+};
+ExportReport export_checkpoint(const std::filesystem::path& from, const std::filesystem::path& out_dir,
+                               const ExportConfig& config = {});
 
 // The staging directory beside an output: "<out_dir>.fp4gptq-staging".
 std::filesystem::path staging_dir_for(const std::filesystem::path& out_dir);

@@ -20,6 +20,21 @@ def eval_ppl(model_dir: PathLike, data: PathLike, seqlen: int = 2048, tokenizer:
                             text_field, compute, threads, quiet)
 
 
+def export_checkpoint(from_dir: PathLike, out_dir: PathLike, format: str = "compressed-tensors",
+                      activations: str = "none", model_dir: Optional[PathLike] = None, dtype: Optional[str] = None,
+                      max_shard_size: Union[int, str, None] = None, overwrite: bool = False,
+                      quiet: bool = False) -> Dict[str, Any]:
+    """A pseudo-quantized directory converted into a packed NVFP4 checkpoint, as ``fp4gptq export`` (docs/DESIGN.md
+    §7b): format "compressed-tensors" (vLLM) or "modelopt" (TensorRT-LLM, vLLM); activations "none" (W4A16) or
+    "nvfp4" (W4A4). The unquantized tensors come from ``model_dir`` (the original model) in their own dtype when
+    given, else from ``from_dir``; ``dtype`` casts them. Returns {"modules", "input_bytes", "output_bytes",
+    "seconds"}; Ctrl-C stops it and leaves nothing."""
+    shard = _native.parse_size(max_shard_size, "max_shard_size") if isinstance(max_shard_size, str) else (
+        max_shard_size or 0)
+    return _native.export_checkpoint(os.fspath(from_dir), os.fspath(out_dir), format, activations,
+                                     os.fspath(model_dir or ""), dtype, shard, overwrite, quiet)
+
+
 def load_examples(file: PathLike, tokenizer: Optional[PathLike] = None, nsamples: int = 0, seqlen: int = 0,
                   calib_mode: str = "auto", seed: Optional[int] = None, text_field: str = "text",
                   bos: str = "file", vocab_size: int = 0) -> List[List[int]]:

@@ -4,6 +4,8 @@
 #include <regex>
 
 #include "cli/commands.hpp"
+#include "io/checkpoint_writer.hpp"
+#include "io/json_file.hpp"
 #include "io/model_dir.hpp"
 #include "model/layer_plan.hpp"
 
@@ -46,6 +48,43 @@ std::string describe_layer(const model::LayerPlan& l) {
   return s;
 }
 
+// What the directory holds: an original model, a pseudo-quantized checkpoint (quantize_config.json says so) or a
+// packed NVFP4 one (config.json's quantization_config), with its quantization summary.
+std::string describe_format(const io::ModelDir& dir, const model::ModelPlan& plan) {
+  int64_t packed = 0, plain = 0;
+  for (const auto& l : plan.layers)
+    for (const auto& m : l.linears) (m.packed ? packed : plain) += 1;
+  if (const auto p = model::packing_of(dir)) {
+    const auto& q = dir.config().at("quantization_config");
+    const bool w4a4 = *p == model::Packing::ModelOpt
+                          ? q.value("quant_algo", "") == "NVFP4"
+                          : q.contains("config_groups") && q.at("config_groups").contains("group_0") &&
+                                q.at("config_groups").at("group_0").contains("input_activations") &&
+                                !q.at("config_groups").at("group_0").at("input_activations").is_null();
+    const auto ignore = q.value("ignore", nlohmann::ordered_json::array());
+    return fmt::format("{} NVFP4 ({}): {} Linear modules packed, {} decoder-layer Linears unquantized, {} ignored "
+                       "Linears (lm_head, routers, excluded); weights decode to {}",
+                       *p == model::Packing::ModelOpt ? "modelopt" : "compressed-tensors nvfp4-pack-quantized",
+                       w4a4 ? "W4A4" : "W4A16", packed, plain, ignore.size(),
+                       numeric::dtype_name(model::decode_dtype(dir)));
+  }
+  const auto qc = dir.dir() / "quantize_config.json";
+  if (std::filesystem::exists(qc)) {
+    const auto j = io::read_json(qc);
+    if (j.value("pseudo_quantized", false)) {
+      const auto base = j.value("model_file_base_name", std::string(io::kModelFileBase));
+      const auto scales = dir.dir() / (base + "_scales.safetensors");
+      int64_t modules = 0;
+      if (std::filesystem::exists(scales))
+        for (const auto& t : io::SafetensorsFile(scales).tensors()) modules += t.name.ends_with(".per_block_scale");
+      return fmt::format("pseudo-quantized NVFP4 ({}): {} modules with block scales in {}{}", j.value("algorithm", "?"),
+                         modules, scales.filename().string(),
+                         std::filesystem::exists(scales) ? "" : " (missing: export needs it)");
+    }
+  }
+  return "original weights (no NVFP4 quantization)";
+}
+
 }  // namespace
 
 // Long: the report is printed in one pass, section by section.
@@ -71,6 +110,7 @@ Subcommand add_inspect(CLI::App& app) {
         fmt::print("attention    rope_theta {}, rope_scaling {}, rms_norm_eps {}, attention_bias {}\n", c.rope_theta,
                    c.rope_scaling ? c.rope_scaling->rope_type : "none", c.rms_norm_eps, c.attention_bias);
         fmt::print("embeddings   tie_word_embeddings {}, torch_dtype {}\n", c.tie_word_embeddings, c.torch_dtype);
+        fmt::print("format       {}\n", describe_format(dir, plan));
         if (c.is_moe())
           fmt::print(
               "experts      {} per layer, top-{}, moe_intermediate {}, norm_topk_prob {}, decoder_sparse_step {}, {}\n",
@@ -105,7 +145,12 @@ Subcommand add_inspect(CLI::App& app) {
         if (*tensors) {
           std::map<std::string, std::string> role;
           for (const auto& l : plan.layers)
-            for (const auto& m : l.linears) role[m.tensor] = m.quantize ? "quantized" : "not quantized";
+            for (const auto& m : l.linears) {
+              role[m.tensor] = m.quantize ? "quantized" : "not quantized";
+              if (!m.packed) continue;
+              const auto n = model::packed_names(*m.packed, m.module);
+              for (const auto& t : {n.weight, n.scale, n.global, n.input}) role[t] = "packed NVFP4";
+            }
           for (const auto& name : dir.tensor_names()) {
             const auto& t = *dir.tensor(name).info;
             fmt::print("  {:<60} {:<8} {:<16} {}\n", name, numeric::dtype_name(t.dtype), io::shape_str(t.shape),

@@ -17,5 +17,6 @@ Subcommand add_rtn(CLI::App& app);
 Subcommand add_quantize(CLI::App& app);
 Subcommand add_eval_ppl(CLI::App& app);
 Subcommand add_tokenize(CLI::App& app);
+Subcommand add_export(CLI::App& app);
 
 }  // namespace fp4gptq::cli

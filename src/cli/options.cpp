@@ -19,9 +19,25 @@ CLI::Option* add_dtype_option(CLI::App* cmd, const std::string& flag, DType& tar
   return cmd->add_option(flag, target, help)->transform(CLI::CheckedTransformer(names))->default_str(default_name);
 }
 
+CLI::Option* add_format_options(CLI::App* cmd, Format& format, Activations& activations) {
+  cmd->add_option("--activations", activations,
+                  "Packed formats: none (W4A16), or nvfp4 (W4A4: static input global scales from the calibration "
+                  "input amax)")
+      ->transform(CLI::CheckedTransformer(activations_names()))
+      ->default_str("none");
+  return cmd->add_option("--format", format,
+                         "Checkpoint written: pseudo (NVFP4 weights dequantized to --dtype, plus the scales file), "
+                         "compressed-tensors (llm-compressor's nvfp4-pack-quantized, for vLLM) or modelopt (TensorRT "
+                         "Model Optimizer's NVFP4 export, for TensorRT-LLM and vLLM)")
+      ->transform(CLI::CheckedTransformer(format_names()));
+}
+
 void add_output_options(CLI::App* cmd, QuantizeConfig& cfg, std::string& shard, bool& no_fuse) {
+  add_format_options(cmd, cfg.format, cfg.activations)->default_str("pseudo");
   add_dtype_option(cmd, "--dtype", cfg.dtype, {DType::Float16, DType::BFloat16},
-                   "dtype of the output tensors: float16 or bfloat16");
+                   "dtype of the output tensors: float16 or bfloat16 (packed formats: what the quantized weights "
+                   "are rounded to for calibration; unquantized tensors keep their own dtype unless --dtype is given)")
+      ->each([&cfg](const std::string&) { cfg.keep_input_dtype = false; });
   cmd->add_option("--max-shard-size", shard, "Split the main file into shards of at most this size (e.g. 5GB)");
   cmd->add_option("--model-file-base-name", cfg.model_file_base_name,
                   "Base name of the checkpoint files (<base>.safetensors, <base>_scales.safetensors)")

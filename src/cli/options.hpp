@@ -15,7 +15,10 @@ namespace fp4gptq::cli {
 CLI::Option* add_dtype_option(CLI::App* cmd, const std::string& flag, DType& target,
                               std::initializer_list<DType> allowed, const std::string& help);
 
-// --dtype, --max-shard-size (its text in `shard`, parsed after parsing), --no-fuse-scales (into `no_fuse`),
+// --format and --activations (quantize, rtn, export); returns --format.
+CLI::Option* add_format_options(CLI::App* cmd, Format& format, Activations& activations);
+
+// --format, --activations, --dtype, --max-shard-size (its text in `shard`, parsed after parsing), --no-fuse-scales (into `no_fuse`),
 // --exclude and --quiet: what quantize and rtn share.
 void add_output_options(CLI::App* cmd, QuantizeConfig& cfg, std::string& shard, bool& no_fuse);
 

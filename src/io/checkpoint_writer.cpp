@@ -87,21 +87,24 @@ CheckpointWriter::CheckpointWriter(StagedDir staging, const CheckpointPlan& plan
     shards_.push_back(std::make_unique<SafetensorsWriter>(
         staged_.path() / name, groups[i], std::map<std::string, std::string>{{"format", "pt"}}, /*keep=*/true));
   }
-  scales_ = std::make_unique<SafetensorsWriter>(staged_.path() / (file_base_ + "_scales.safetensors"),
-                                                plan.scale_tensors,
-                                                std::map<std::string, std::string>{{"format", "pt"}}, /*keep=*/true);
+  if (plan.scales_file)
+    scales_ = std::make_unique<SafetensorsWriter>(staged_.path() / (file_base_ + "_scales.safetensors"),
+                                                  plan.scale_tensors,
+                                                  std::map<std::string, std::string>{{"format", "pt"}}, /*keep=*/true);
+  else if (!plan.scale_tensors.empty())
+    throw Error("checkpoint: scale tensors planned without a scales file");
 }
 
 bool CheckpointWriter::resumed() const {
   if (!staged_.resumed()) return false;
   for (const auto& s : shards_)
     if (!s->reused()) return false;
-  return scales_->reused();
+  return !scales_ || scales_->reused();
 }
 
 SafetensorsWriter& CheckpointWriter::file_of(const std::string& name) const {
   if (const auto it = shard_of_.find(name); it != shard_of_.end()) return *shards_[it->second];
-  if (scales_->has(name)) return *scales_;
+  if (scales_ && scales_->has(name)) return *scales_;
   throw Error("checkpoint: tensor '" + name + "' is not part of the output plan");
 }
 
@@ -117,7 +120,7 @@ void CheckpointWriter::mark_written(const std::vector<std::string>& names) {
 
 void CheckpointWriter::sync() const {
   for (const auto& s : shards_) s->sync();
-  scales_->sync();
+  if (scales_) scales_->sync();
 }
 
 uint32_t CheckpointWriter::checksum(const std::vector<std::string>& names) const {
@@ -154,11 +157,11 @@ void CheckpointWriter::write_model_part(const std::string& name, uint64_t offset
 }
 
 void CheckpointWriter::write_scale(const std::string& name, const void* data, uint64_t nbytes) {
-  scales_->write(name, data, nbytes);
+  file_of(name).write(name, data, nbytes);
 }
 
 void CheckpointWriter::write_scale_part(const std::string& name, uint64_t offset, const void* data, uint64_t nbytes) {
-  scales_->write_part(name, offset, data, nbytes);
+  file_of(name).write_part(name, offset, data, nbytes);
 }
 
 void CheckpointWriter::write_json(const std::string& filename, const nlohmann::ordered_json& j) const {
@@ -183,7 +186,7 @@ void CheckpointWriter::commit_to(const fs::path& out_dir, bool overwrite, const 
 
 void CheckpointWriter::finish_files() {
   for (auto& s : shards_) s->finish();
-  scales_->finish();
+  if (scales_) scales_->finish();
   // The index maps the model's tensors only: loaders (transformers, vLLM) read exactly the files it names,
   // so the scales file stays out of their way.
   nlohmann::ordered_json index;

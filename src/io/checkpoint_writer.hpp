@@ -22,6 +22,7 @@ struct CheckpointPlan {
   std::vector<TensorSpec> scale_tensors;  // the scales file
   uint64_t max_shard_bytes = 0;           // 0: one main file
   std::string file_base = kModelFileBase;  // <file_base>.safetensors (or -0000k-of-0000n), <file_base>_scales.safetensors
+  bool scales_file = true;                 // false: no scales file (the packed formats keep scales beside the weights)
 };
 
 // "5GB" (10^9), "500MB", "2GiB" (2^30), "1000" (bytes); an error naming `what` (e.g. the option) otherwise.

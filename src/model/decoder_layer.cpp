@@ -23,6 +23,8 @@ DecoderLayer::DecoderLayer(const ModelConfig& config, const LayerPlan& plan, con
   for (const auto& m : plan.linears) {
     Linear l(m.out, m.in, compute);
     l.set_weight(read_weight(dir, m).data());
+    if (m.packed)
+      if (const auto gs = input_global_scale(dir, *m.packed, m.module)) l.set_input_quant(*gs);  // W4A4
     if (dir.has(m.module + ".bias")) l.set_bias(dir.tensor(m.module + ".bias").read_f32().data());
     linears_.emplace(m.module.substr(prefix_.size()), std::move(l));
   }

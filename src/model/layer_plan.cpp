@@ -209,11 +209,22 @@ ModelPlan plan_model(const io::ModelDir& dir, const ModuleFilter& exclude) {
   const auto layout = detect_expert_layout(dir);
   check_counts(config, dir, layout);
   auto plan = make_plan(config, exclude, layout);
+  if (const auto packing = packing_of(dir)) {
+    const auto dtype = decode_dtype(dir);
+    for (auto& lp : plan.layers)
+      for (auto& m : lp.linears) {
+        if (m.fused() || !is_packed(dir, *packing, m.module, m.out, m.in)) continue;
+        m.packed = packing;
+        m.packed_dtype = dtype;
+        std::erase_if(lp.tensors, [&](const ExpectedTensor& t) { return t.name == m.tensor; });
+      }
+  }
   plan.check(dir);
   return plan;
 }
 
 std::vector<float> read_weight(const io::ModelDir& dir, const PlannedLinear& m) {
+  if (m.packed) return decode_packed(dir, *m.packed, m.module, m.out, m.in, m.packed_dtype);
   const auto& t = dir.tensor(m.tensor);
   std::vector<float> w(static_cast<size_t>(m.out * m.in));
   t.file->read_f32(*t.info, m.offset(), w.size(), w.data());

@@ -3,12 +3,14 @@
 // weights are quantized, in which true-sequential group and with which input-sharing partners (docs/DESIGN.md §6).
 // Norms, the MoE router (mlp.gate), embeddings and lm_head are never quantized.
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "io/model_dir.hpp"
 #include "model/config.hpp"
 #include "model/module_filter.hpp"
+#include "model/packed_weights.hpp"
 
 namespace fp4gptq::model {
 
@@ -48,6 +50,10 @@ struct PlannedLinear {
   bool fused() const { return parts > 0; }
   // Element offset of this [out, in] matrix inside `tensor`.
   uint64_t offset() const { return fused() ? static_cast<uint64_t>((expert * parts + part) * out * in) : 0; }
+  // Stored packed (a compressed-tensors or ModelOpt checkpoint, docs/DESIGN.md §7b): read_weight decodes it to
+  // `packed_dtype`.
+  std::optional<Packing> packed;
+  numeric::DType packed_dtype = numeric::DType::F16;
   // M of the scales file (docs/DESIGN.md §7): the module, or the fused tensor's name.
   const std::string& scale_module() const { return fused() ? tensor : module; }
 };
@@ -78,10 +84,12 @@ ModelPlan make_plan(const ModelConfig& config, const ModuleFilter& exclude = {},
 // The expert layout of a checkpoint: Fused when it holds any "….mlp.experts.gate_up_proj" tensor.
 ExpertLayout detect_expert_layout(const io::ModelDir& dir);
 
-// config.json parsed, the expert layout detected, the plan made and checked against the checkpoint.
+// config.json parsed, the expert layout detected, the plan made and checked against the checkpoint; in a packed
+// checkpoint, the Linears stored packed are marked so.
 ModelPlan plan_model(const io::ModelDir& dir, const ModuleFilter& exclude = {});
 
-// The weight of a planned Linear as FP32 [out, in] (a slice of a fused expert tensor where it is one).
+// The weight of a planned Linear as FP32 [out, in] (a slice of a fused expert tensor where it is one; decoded
+// where it is stored packed).
 std::vector<float> read_weight(const io::ModelDir& dir, const PlannedLinear& m);
 
 // Layer index of a tensor named "model.layers.<i>.…", or -1.

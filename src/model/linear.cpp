@@ -1,6 +1,9 @@
 #include "model/linear.hpp"
 
+#include <algorithm>
+
 #include "numeric/half.hpp"
+#include "nvfp4/activation_quant.hpp"
 
 namespace fp4gptq::model {
 
@@ -24,15 +27,27 @@ const uint16_t* to_bf16_scratch(const float* x, size_t n) {
   numeric::f32_to_bf16(x, xb.data(), n);
   return xb.data();
 }
+// x NVFP4-quantized (W4A4) in a per-thread buffer, or x itself when gs is 0.
+const float* input_of(const float* x, int64_t rows, int64_t cols, float gs) {
+  if (gs == 0) return x;
+  thread_local std::vector<float> xq;
+  xq.resize(static_cast<size_t>(rows * cols));
+  nvfp4::fake_quantize_input(x, rows, cols, gs, xq.data());
+  return xq.data();
+}
 }  // namespace
 
 void Linear::forward(const linalg::Context& ctx, const float* x, int64_t rows, float* y) const {
+  x = input_of(x, rows, in_, input_gs_);
   run(ctx, x, compute_ == Compute::BF16 ? to_bf16_scratch(x, static_cast<size_t>(rows * in_)) : nullptr, rows, y);
 }
 
 void Linear::forward_shared(const linalg::Context& ctx, const float* x, int64_t rows,
                             std::initializer_list<std::pair<const Linear*, float*>> outs) {
   const Linear& first = *outs.begin()->first;
+  float gs = 0;
+  for (const auto& o : outs) gs = std::max(gs, o.first->input_gs_);
+  x = input_of(x, rows, first.in_, gs);
   const uint16_t* xb =
       first.compute_ == Compute::BF16 ? to_bf16_scratch(x, static_cast<size_t>(rows * first.in_)) : nullptr;
   for (const auto& [l, y] : outs) l->run(ctx, x, xb, rows, y);

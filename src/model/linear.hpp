@@ -19,6 +19,9 @@ class Linear {
 
   void set_weight(const float* w);  // [out, in], FP32 values (rounded to bf16 for Compute::BF16)
   void set_bias(const float* b);    // [out]
+  // W4A4: the input is NVFP4-quantized under this input global scale before the product, as the engines do
+  // (nvfp4/activation_quant.hpp); Linears sharing an input (forward_shared) use the largest, as vLLM does.
+  void set_input_quant(float input_global_scale) { input_gs_ = input_global_scale; }
   void forward(const linalg::Context& ctx, const float* x, int64_t rows,
                float* y) const;  // x [rows, in] -> y [rows, out]
   // Several Linears reading the same x (q/k/v; gate/up): x is converted to bf16 once.
@@ -34,6 +37,7 @@ class Linear {
   Compute compute_ = Compute::F32;
   std::vector<float> w32_, bias_;
   std::vector<uint16_t> w16_;
+  float input_gs_ = 0;  // 0: the input is used as it is
 };
 
 }  // namespace fp4gptq::model

@@ -25,4 +25,24 @@ FP4GPTQ_SIMD_CLONES size_t first_non_finite(const float* x, size_t n) {
   return n;
 }
 
+FP4GPTQ_SIMD_CLONES size_t first_non_finite_16(const std::byte* x, size_t n, uint16_t mask) {
+  constexpr size_t kChunk = 512;
+  for (size_t base = 0; base < n; base += kChunk) {
+    const size_t end = base + kChunk < n ? base + kChunk : n;
+    uint16_t any = 0;
+    for (size_t i = base; i < end; ++i) {
+      uint16_t b;
+      std::memcpy(&b, x + 2 * i, 2);
+      any |= static_cast<uint16_t>((b & mask) == mask);
+    }
+    if (any)
+      for (size_t i = base; i < end; ++i) {
+        uint16_t b;
+        std::memcpy(&b, x + 2 * i, 2);
+        if ((b & mask) == mask) return i;
+      }
+  }
+  return n;
+}
+
 }  // namespace fp4gptq::numeric

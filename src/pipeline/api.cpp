@@ -7,6 +7,7 @@
 #include "model/config.hpp"
 #include "pipeline/checkpoint_output.hpp"
 #include "pipeline/eval_ppl.hpp"
+#include "pipeline/export.hpp"
 #include "pipeline/quantize.hpp"
 #include "pipeline/resume_journal.hpp"
 
@@ -70,6 +71,23 @@ pipeline::QuantizeOptions options_of(const QuantizeConfig& c) {
   o.max_act_bytes = c.max_act_bytes;
   o.offload_dir = c.offload_dir;
   o.moe_calibrate_all = c.moe_calibrate_all;
+  if (c.format != Format::Pseudo) {
+    pipeline::PackedOptions p;
+    p.packing = c.format == Format::ModelOpt ? pipeline::Packing::ModelOpt : pipeline::Packing::CompressedTensors;
+    p.w4a4 = c.activations == Activations::NVFP4;
+    p.stored_dtype = o.dtype;
+    if (!c.keep_input_dtype) p.rest_dtype = o.dtype;
+    p.allow_nonfinite = c.allow_nonfinite;
+    if (p.w4a4 && c.algorithm == Algorithm::RTN)
+      throw Error("QuantizeConfig.activations: nvfp4 (W4A4) needs input scales from calibration, and "
+                  "round-to-nearest sees no activations (use GPTQ, or activations none)");
+    if (!c.fuse_scales)
+      pipeline::check_packable({}, false, p.packing);  // names why, before any file is read
+    o.packed = p;
+  } else if (c.activations != Activations::None) {
+    throw Error("QuantizeConfig.activations: nvfp4 input scales are written by the packed formats only "
+                "(compressed-tensors, modelopt); the pseudo checkpoint keeps input_amax in its scales file");
+  }
   if (c.block_size <= 0 || c.block_size % 16 != 0)
     throw Error("QuantizeConfig.block_size: must be a positive multiple of 16, got " + std::to_string(c.block_size));
   if (!(c.damp_percent >= 0 && c.damp_percent <= o.gptq.damp_max))
@@ -116,6 +134,11 @@ struct CausalLM::Impl {
         ctx(config.threads),
         src(dir),
         plan(model::plan_model(src, model::ModuleFilter(config.exclude))) {
+    for (const auto* m : plan.quantized())
+      if (m->packed)
+        throw Error(dir.string() + ": " + m->module + " is stored packed (" + pipeline::packing_name(*m->packed) +
+                    "): this checkpoint is already NVFP4; quantize the original model");
+    if (options.packed) pipeline::check_packable(plan, options.fuse_scales, options.packed->packing);
     ctx.set_cancel_hook(config.cancelled);
   }
 };
@@ -159,9 +182,9 @@ QuantizeReport CausalLM::quantize(const std::vector<Example>& examples, const Ca
   m.out.reset();  // a second quantize() starts over
   auto staging = m.config.staging_dir.empty() ? io::StagedDir::scratch(m.config.work_dir)
                                               : io::StagedDir::at(m.config.staging_dir, m.config.resume);
-  auto plan = pipeline::make_checkpoint_plan(m.src, m.plan, m.options.dtype, m.config.max_shard_bytes,
-                                             /*with_input_amax=*/gptq);
-  plan.file_base = m.config.model_file_base_name;
+  auto plan = pipeline::output_plan(m.src, m.plan, m.options, m.config.max_shard_bytes, /*calibrated=*/gptq);
+  if (!m.options.packed || m.config.model_file_base_name != io::kModelFileBase)
+    plan.file_base = m.config.model_file_base_name;  // packed: model.safetensors unless named
   if (gptq && staging.resumed())  // before any file is opened, so a refused resume changes nothing
     pipeline::check_resume_fingerprint(
         staging.path(), pipeline::run_fingerprint(m.src, m.plan, set, m.options, m.ctx, io::layout_checksum(plan)));
@@ -182,6 +205,25 @@ void CausalLM::save_quantized(const std::filesystem::path& out_dir, bool overwri
   if (!impl_->out) throw Error("save_quantized: call quantize() first");
   impl_->out->commit_to(out_dir, overwrite, {impl_->src.dir()});
   impl_->out.reset();
+}
+
+ExportReport export_checkpoint(const std::filesystem::path& from, const std::filesystem::path& out_dir,
+                               const ExportConfig& c) {
+  if (c.format == Format::Pseudo)
+    throw Error("ExportConfig.format: pseudo is what is exported from; compressed-tensors or modelopt expected");
+  pipeline::ExportOptions o;
+  o.from = from;
+  o.out_dir = out_dir;
+  o.model_dir = c.model_dir;
+  o.packed.packing = c.format == Format::ModelOpt ? pipeline::Packing::ModelOpt : pipeline::Packing::CompressedTensors;
+  o.packed.w4a4 = c.activations == Activations::NVFP4;
+  if (c.dtype) o.packed.rest_dtype = internal(*c.dtype, {DType::Float16, DType::BFloat16}, "dtype");
+  o.max_shard_bytes = c.max_shard_bytes;
+  o.overwrite = c.overwrite;
+  o.quiet = c.quiet;
+  o.cancelled = c.cancelled;
+  const auto s = pipeline::export_packed(o);
+  return {s.modules, s.input_bytes, s.output_bytes, s.seconds};
 }
 
 Perplexity evaluate_perplexity(const std::filesystem::path& model_dir, const std::filesystem::path& data,

@@ -14,11 +14,21 @@ namespace fp4gptq::pipeline {
 
 namespace fs = std::filesystem;
 
+const char* torch_dtype_name(DType t) {
+  switch (t) {
+    case DType::BF16:
+      return "bfloat16";
+    case DType::F32:
+      return "float32";
+    default:
+      return "float16";
+  }
+}
+
 namespace {
 
 constexpr uint64_t kChunkElems = 1u << 20;  // 4 MB of FP32 per chunk
 
-const char* torch_dtype_name(DType t) { return t == DType::BF16 ? "bfloat16" : "float16"; }
 
 Error beyond_range(const std::string& what, DType dtype) {
   return Error(what + " has values beyond the range of " + torch_dtype_name(dtype) +
@@ -47,9 +57,8 @@ void write_f32_span(io::CheckpointWriter& out, const std::string& where, const s
   out.write_model_part(name, first * esize, buf.data(), buf.size());
 }
 
-// Copies a source tensor into the output in bounded chunks (so RAM does not grow with tensor size), cast to
-// `dtype` where it is another float type. Every float value is checked, also when the bytes are copied as
-// they are; a finite value that overflows the output dtype is an error naming the tensor.
+}  // namespace
+
 void write_cast(io::CheckpointWriter& out, const io::TensorRef& src, DType dtype, bool allow_nonfinite) {
   const auto& info = *src.info;
   const auto bytes = src.file->bytes(info);
@@ -60,6 +69,23 @@ void write_cast(io::CheckpointWriter& out, const io::TensorRef& src, DType dtype
   const std::string where = src.file->path().string() + ": ";
   const size_t esize = numeric::dtype_size(info.dtype);
   bool warned = false;
+  if (info.dtype == dtype && (dtype == DType::F16 || dtype == DType::BF16)) {
+    // Copied as it is: checked on its bits, converted only to name a non-finite value.
+    const uint16_t mask = dtype == DType::F16 ? 0x7c00 : 0x7f80;
+    for (uint64_t first = 0; first < info.numel(); first += kChunkElems) {
+      const uint64_t count = std::min<uint64_t>(kChunkElems, info.numel() - first);
+      const std::byte* b = bytes.data() + first * esize;
+      for (size_t i = numeric::first_non_finite_16(b, count, mask); i < count;
+           i += 1 + numeric::first_non_finite_16(b + (i + 1) * esize, count - i - 1, mask)) {
+        float v = 0;
+        numeric::to_f32(dtype, b + i * esize, &v, 1);
+        check_finite(where, info.name, &v, first + i, 1, allow_nonfinite, &warned);
+      }
+      out.write_model_part(info.name, first * esize, b, count * esize);
+      src.file->release(info, first, count);
+    }
+    return;
+  }
   std::vector<float> chunk(std::min<uint64_t>(info.numel(), kChunkElems));
   for (uint64_t first = 0; first < info.numel(); first += kChunkElems) {
     const uint64_t count = std::min<uint64_t>(kChunkElems, info.numel() - first);
@@ -72,8 +98,6 @@ void write_cast(io::CheckpointWriter& out, const io::TensorRef& src, DType dtype
     src.file->release(info, first, count);  // a 300 MB embedding never sits in RAM whole
   }
 }
-
-}  // namespace
 
 io::CheckpointPlan make_checkpoint_plan(const io::ModelDir& src, const model::ModelPlan& plan, DType dtype,
                                         uint64_t max_shard_bytes, bool with_input_amax) {
@@ -101,11 +125,14 @@ io::CheckpointPlan make_checkpoint_plan(const io::ModelDir& src, const model::Mo
   return cp;
 }
 
-void PseudoQuantizedCheckpoint::as_stored(const model::PlannedLinear& m, std::vector<float>& v) const {
+void round_to_dtype(const std::string& tensor, DType dtype, std::vector<float>& v) {
   std::vector<uint16_t> tmp(v.size());
-  if (numeric::from_f32(dtype_, v.data(), tmp.data(), v.size()) != 0)
-    throw beyond_range("tensor '" + m.tensor + "'", dtype_);
-  numeric::to_f32(dtype_, tmp.data(), v.data(), v.size());
+  if (numeric::from_f32(dtype, v.data(), tmp.data(), v.size()) != 0) throw beyond_range("tensor '" + tensor + "'", dtype);
+  numeric::to_f32(dtype, tmp.data(), v.data(), v.size());
+}
+
+void PseudoQuantizedCheckpoint::as_stored(const model::PlannedLinear& m, std::vector<float>& v) const {
+  round_to_dtype(m.tensor, dtype_, v);
 }
 
 // The module's weight goes into its own tensor or its slice of a fused expert tensor. A fused tensor's slices

@@ -45,6 +45,18 @@ class PseudoQuantizedCheckpoint final : public OutputFormat {
   std::set<std::string> written_;  // tensors holding quantized modules
 };
 
+// Copies a source tensor into the output in bounded chunks (so RAM does not grow with tensor size), cast to
+// `dtype` where it is another float type (bytes copied as they are where it is the same). Every float value
+// is checked; a non-finite one is an error unless `allow_nonfinite` (a warning), and a finite value that
+// overflows `dtype` is an error naming the tensor.
+void write_cast(io::CheckpointWriter& out, const io::TensorRef& src, DType dtype, bool allow_nonfinite);
+
+// Rounds values to `dtype` (F16 or BF16) and back, in place; overflow is an error naming the tensor.
+void round_to_dtype(const std::string& tensor, DType dtype, std::vector<float>& values);
+
+// "float16", "bfloat16", "float32": config.json's torch_dtype spelling.
+const char* torch_dtype_name(DType t);
+
 // config.json of the output: the input's, torch_dtype set to the output dtype, no quantization_config.
 nlohmann::ordered_json output_config(const nlohmann::ordered_json& in, DType dtype);
 

@@ -1,5 +1,7 @@
 #include "pipeline/quantize.hpp"
 
+#include "fp4gptq/error.hpp"
+
 #include "pipeline/checkpoint_output.hpp"
 #include "pipeline/gptq_method.hpp"
 #include "pipeline/layer_loop.hpp"
@@ -8,22 +10,40 @@
 
 namespace fp4gptq::pipeline {
 
+namespace {
+
+std::unique_ptr<OutputFormat> output_format(io::CheckpointWriter& out, const io::ModelDir& src,
+                                            const model::ModelPlan& plan, const QuantizeOptions& o, bool calibrated) {
+  if (o.packed) return make_packed_checkpoint(out, src, plan, *o.packed);
+  return std::make_unique<PseudoQuantizedCheckpoint>(out, src, o.dtype, calibrated, o.allow_nonfinite);
+}
+
+}  // namespace
+
+io::CheckpointPlan output_plan(const io::ModelDir& src, const model::ModelPlan& plan, const QuantizeOptions& o,
+                               uint64_t max_shard_bytes, bool calibrated) {
+  if (o.packed) return make_packed_plan(src, plan, *o.packed, max_shard_bytes);
+  return make_checkpoint_plan(src, plan, o.dtype, max_shard_bytes, calibrated);
+}
+
 QuantizeSummary quantize_into(io::CheckpointWriter& out, const io::ModelDir& src, const model::ModelPlan& plan,
                               const calib::CalibrationSet& calib, const QuantizeOptions& o,
                               const linalg::Context& ctx) {
   const GptqMethod method(o.gptq, o.true_sequential);
-  PseudoQuantizedCheckpoint format(out, src, o.dtype, /*with_input_amax=*/true, o.allow_nonfinite);
+  const auto format = output_format(out, src, plan, o, /*calibrated=*/true);
   ResumeJournal journal(out, plan, run_fingerprint(src, plan, calib, o, ctx, out.layout_checksum()),
                         o.offload_dir.empty() ? out.staging_path() : o.offload_dir);
-  return LayerLoop(ctx, method, format, src, plan, o, &calib, &journal).run();
+  return LayerLoop(ctx, method, *format, src, plan, o, &calib, &journal).run();
 }
 
 QuantizeSummary rtn_into(io::CheckpointWriter& out, const io::ModelDir& src, const model::ModelPlan& plan,
                          const QuantizeOptions& o, const linalg::Context& ctx) {
   out.keep_staging_on_failure(false);  // nothing to resume: rtn keeps no journal
   const RtnMethod method;
-  PseudoQuantizedCheckpoint format(out, src, o.dtype, /*with_input_amax=*/false, o.allow_nonfinite);
-  return LayerLoop(ctx, method, format, src, plan, o, nullptr).run();
+  if (o.packed && o.packed->w4a4)
+    throw Error("W4A4 (nvfp4 activations) needs input scales from calibration; round-to-nearest sees no activations");
+  const auto format = output_format(out, src, plan, o, /*calibrated=*/false);
+  return LayerLoop(ctx, method, *format, src, plan, o, nullptr).run();
 }
 
 }  // namespace fp4gptq::pipeline

@@ -4,6 +4,7 @@
 // Both are the one layer loop (layer_loop.hpp) with a different method (method.hpp).
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <nlohmann/json.hpp>
 
 #include "calib/calibration.hpp"
@@ -14,6 +15,7 @@
 #include "model/layer_plan.hpp"
 #include "model/linear.hpp"
 #include "numeric/dtype.hpp"
+#include "pipeline/packed_output.hpp"
 #include "pipeline/timing.hpp"
 
 namespace fp4gptq::pipeline {
@@ -35,7 +37,12 @@ struct QuantizeOptions {
   bool moe_calibrate_all = false;  // every token into every expert's Hessians (outputs keep the real routing)
   int64_t expert_rows = 16384;     // most routed tokens of one expert gathered (FP32) at a time
   int64_t expert_tile = 16384;     // rows per expert gate/up matmul (expert_rows is rounded up to a multiple)
+  std::optional<PackedOptions> packed;  // a packed NVFP4 checkpoint (docs/DESIGN.md §7b); none: the pseudo one
 };
+
+// The files the run writes: the pseudo checkpoint's (with input_amax when calibrated) or the packed one's.
+io::CheckpointPlan output_plan(const io::ModelDir& src, const model::ModelPlan& plan, const QuantizeOptions& options,
+                               uint64_t max_shard_bytes, bool calibrated);
 
 struct QuantizeSummary {
   int64_t modules = 0, fallbacks = 0, skipped = 0, samples = 0, tokens = 0;

@@ -53,7 +53,14 @@ const std::map<std::string, Setter>& setters() {
       {"act_dtype", [](QuantizeConfig& c, py::handle v) { c.act_dtype = named(dtype_names(), v, "act_dtype"); }},
       {"hessian_dtype",
        [](QuantizeConfig& c, py::handle v) { c.hessian_dtype = named(dtype_names(), v, "hessian_dtype"); }},
-      {"dtype", [](QuantizeConfig& c, py::handle v) { c.dtype = named(dtype_names(), v, "dtype"); }},
+      {"dtype",
+       [](QuantizeConfig& c, py::handle v) {  // given: packed formats cast their unquantized tensors to it too
+         c.dtype = named(dtype_names(), v, "dtype");
+         c.keep_input_dtype = false;
+       }},
+      {"format", [](QuantizeConfig& c, py::handle v) { c.format = named(format_names(), v, "format"); }},
+      {"activations",
+       [](QuantizeConfig& c, py::handle v) { c.activations = named(activations_names(), v, "activations"); }},
       {"compute", [](QuantizeConfig& c, py::handle v) { c.compute = named(compute_names(), v, "compute"); }},
   };
   return s;

@@ -1,7 +1,9 @@
 #include <pybind11/stl.h>
+
 #include <pybind11/stl/filesystem.h>
 
 #include <mutex>
+#include <optional>
 
 #include "python/bindings.hpp"
 
@@ -111,8 +113,35 @@ void bind_model(py::module_& m) {
     d["bos"] = keys(bos_policy_names());
     d["calib_mode"] = keys(calib_mode_names());
     d["algorithm"] = py::make_tuple("gptq", "rtn");
+    d["format"] = keys(format_names());
+    d["activations"] = keys(activations_names());
     return d;
   });
+  m.def(
+      "export_checkpoint",
+      [](const std::filesystem::path& from, const std::filesystem::path& out, const std::string& format,
+         const std::string& activations, const std::filesystem::path& model_dir, const std::optional<std::string>& dtype,
+         uint64_t max_shard_bytes, bool overwrite, bool quiet) {
+        ExportConfig c;
+        c.format = parse_name(format_names(), format, "export_checkpoint format");
+        c.activations = parse_name(activations_names(), activations, "export_checkpoint activations");
+        c.model_dir = model_dir;
+        if (dtype) c.dtype = parse_name(dtype_names(), *dtype, "export_checkpoint dtype");
+        c.max_shard_bytes = max_shard_bytes;
+        c.overwrite = overwrite;
+        c.quiet = quiet;
+        SignalWatch watch;
+        c.cancelled = [&watch] { return watch.poll(); };
+        const auto r = run_watched(watch, [&] { return fp4gptq::export_checkpoint(from, out, c); });
+        py::dict d;
+        d["modules"] = r.modules;
+        d["input_bytes"] = r.input_bytes;
+        d["output_bytes"] = r.output_bytes;
+        d["seconds"] = r.seconds;
+        return d;
+      },
+      py::arg("from_dir"), py::arg("out_dir"), py::arg("format"), py::arg("activations"), py::arg("model_dir"),
+      py::arg("dtype"), py::arg("max_shard_bytes"), py::arg("overwrite"), py::arg("quiet"));
   m.def(
       "eval_ppl",
       [](const std::filesystem::path& model_dir, const std::filesystem::path& data, int64_t seqlen,

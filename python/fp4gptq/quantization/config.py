@@ -17,7 +17,7 @@ class QUANT_METHOD:
     NVFP4 = "nvfp4"
 
 
-_NAMES = _native.option_names()  # the C++ tables of spellings: dtype, compute, bos, calib_mode, algorithm
+_NAMES = _native.option_names()  # the C++ tables of spellings: dtype, compute, bos, calib_mode, algorithm, format, ...
 
 # name: (default, accepted types, what it is). Order: AutoGPTQ's fields, the library's, the CLI's calibration.
 _FIELDS: Dict[str, tuple] = {
@@ -38,7 +38,10 @@ _FIELDS: Dict[str, tuple] = {
     "act_dtype": ("bfloat16", (str,), "calibration activations kept as bfloat16 or float32"),
     "compute": ("bf16", (str,), "matmuls in bf16 (FP32 accumulation) or f32"),
     "hessian_dtype": ("float32", (str,), "Hessian accumulation: float32 or float64"),
-    "dtype": ("float16", (str,), "output tensors: float16 or bfloat16"),
+    "dtype": (None, (str,), "float16 or bfloat16: the output tensors (None: float16); packed formats: what quantized "
+              "weights are rounded to, and, when given, the dtype of the unquantized tensors (None: their own)"),
+    "format": ("pseudo", (str,), "checkpoint written: pseudo, compressed-tensors (vLLM) or modelopt (TensorRT-LLM)"),
+    "activations": ("none", (str,), "packed formats: none (W4A16) or nvfp4 (W4A4, input scales from calibration)"),
     "max_shard_size": (None, (int, str), "split the main file into shards of at most this (bytes, or \"5GB\")"),
     "max_act_memory": (None, (int, str), "calibration activations past this go to files (bytes, or \"8GiB\")"),
     "offload_dir": (None, (str, os.PathLike), "where offloaded activations go (None: the system temp dir)"),
@@ -63,7 +66,7 @@ _FIELDS: Dict[str, tuple] = {
 # Passed to the C++ QuantizeConfig as they are; the rest are converted below or used by quantize(FILE).
 _NATIVE = ("bits", "group_size", "damp_percent", "desc_act", "static_groups", "true_sequential",
            "model_file_base_name", "algorithm", "block_size", "fuse_scales", "act_dtype", "compute", "hessian_dtype",
-           "dtype", "offload_dir", "moe_min_tokens", "moe_calibrate_all", "allow_nonfinite", "threads", "quiet",
+           "dtype", "format", "activations", "offload_dir", "moe_min_tokens", "moe_calibrate_all", "allow_nonfinite", "threads", "quiet",
            "work_dir", "staging_dir", "resume", "checkpoint_every")
 _CALIBRATION = ("nsamples", "seqlen", "seed", "calib_mode", "text_field", "tokenizer", "bos")
 

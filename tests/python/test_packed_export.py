@@ -1,0 +1,197 @@
+"""Packed NVFP4 outputs end to end through the CLI (docs/DESIGN.md §7b): `export --model ORIG` of a pseudo checkpoint
+equals `quantize --format` of the same run byte for byte; eval-ppl reads all three formats and agrees; inspect
+names them; what the engines cannot load and what is not an NVFP4 checkpoint are refused with nothing written."""
+import json
+import math
+import pathlib
+import re
+import shutil
+import struct
+
+import pytest
+
+from conftest import file_digests, run_cli
+
+FORMATS = ("compressed-tensors", "modelopt")
+
+
+def quantize(model, out, *extra):
+    run_cli("quantize", "--model", model, "--calib", pathlib.Path(model) / "calibration.jsonl", "--out", out,
+            "--threads", 2, "--quiet", *extra)
+    return out
+
+
+@pytest.fixture(scope="module", params=("dense_model", "moe_model", "moe_fused_model"))
+def runs(request, tmp_path_factory):
+    """The pseudo checkpoint and the four packed ones of one model, each from its own quantize run."""
+    model = request.getfixturevalue(request.param)
+    d = tmp_path_factory.mktemp("packed-" + request.param)
+    out = {"model": model, "dir": d, "pseudo": quantize(model, d / "pseudo")}
+    for f in FORMATS:
+        for a in ("none", "nvfp4"):
+            out[f, a] = quantize(model, d / f"{f}-{a}", "--format", f, "--activations", a)
+    return out
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("act", ("none", "nvfp4"))
+def test_export_with_the_original_equals_quantize_with_the_format(runs, fmt, act, tmp_path):
+    out = tmp_path / "x"
+    run_cli("export", "--from", runs["pseudo"], "--model", runs["model"], "--format", fmt, "--activations", act,
+            "--out", out, "--quiet")
+    assert file_digests(out) == file_digests(runs[fmt, act])
+    assert (out / "model.safetensors").exists() and not list(out.glob("*_scales.safetensors"))
+
+
+def test_export_without_the_original_keeps_the_pseudo_dtype(runs, tmp_path):
+    out = tmp_path / "x"
+    run_cli("export", "--from", runs["pseudo"], "--format", "modelopt", "--out", out, "--quiet")
+    header = read_header(out / "model.safetensors")
+    assert header["model.norm.weight"]["dtype"] == "F16"  # copied as the pseudo checkpoint has it
+    assert header["model.layers.0.self_attn.q_proj.weight"]["dtype"] == "U8"
+    # the packed tensors equal those of the run written packed
+    packed = read_header(runs["modelopt", "none"] / "model.safetensors")
+    for name, info in header.items():
+        if info.get("dtype") in ("U8", "F8_E4M3"):
+            assert tensor_bytes(out / "model.safetensors", name) == tensor_bytes(
+                runs["modelopt", "none"] / "model.safetensors", name), name
+    assert {k for k, v in header.items() if v.get("dtype") == "U8"} == {
+        k for k, v in packed.items() if v.get("dtype") == "U8"}
+
+
+def ppl(model, data, *extra):
+    line = run_cli("eval-ppl", "--model", model, "--data", data, "--seqlen", 24, "--quiet", *extra).stdout
+    return float(re.search(r"ppl ([0-9.]+)", line).group(1))
+
+
+def test_eval_ppl_reads_every_format_alike(runs):
+    data = pathlib.Path(runs["model"]) / "calibration.jsonl"
+    pseudo = ppl(runs["pseudo"], data)
+    assert ppl(runs["modelopt", "none"], data) == pytest.approx(pseudo, rel=1e-6)
+    assert ppl(runs["compressed-tensors", "none"], data) == pytest.approx(pseudo, rel=1e-4)
+    # W4A4: the activations are quantized too, so the perplexity moves, by the same amount in both formats
+    w4a4 = ppl(runs["modelopt", "nvfp4"], data)
+    assert w4a4 != pseudo and math.isfinite(w4a4)
+    assert ppl(runs["compressed-tensors", "nvfp4"], data) == pytest.approx(w4a4, rel=1e-4)
+
+
+def test_inspect_names_the_format(runs):
+    text = {k: run_cli("inspect", "--model", runs[k]).stdout for k in
+            ("model", "pseudo", ("compressed-tensors", "none"), ("modelopt", "nvfp4"))}
+    assert "format       original weights" in text["model"]
+    assert "format       pseudo-quantized NVFP4 (gptq)" in text["pseudo"]
+    assert "compressed-tensors nvfp4-pack-quantized NVFP4 (W4A16)" in text["compressed-tensors", "none"]
+    assert "modelopt NVFP4 (W4A4)" in text["modelopt", "nvfp4"]
+
+
+def test_packed_configs_say_what_the_engines_read(runs):
+    ct = json.loads((runs["compressed-tensors", "nvfp4"] / "config.json").read_text())["quantization_config"]
+    assert (ct["quant_method"], ct["format"], ct["quantization_status"]) == (
+        "compressed-tensors", "nvfp4-pack-quantized", "compressed")
+    group = ct["config_groups"]["group_0"]
+    assert group["targets"] == ["Linear"]
+    for args in (group["weights"], group["input_activations"]):
+        assert (args["num_bits"], args["type"], args["strategy"], args["group_size"], args["symmetric"]) == (
+            4, "float", "tensor_group", 16, True)
+    assert group["weights"]["dynamic"] is False and group["input_activations"]["dynamic"] == "local"
+    assert "lm_head" in ct["ignore"]
+    a16 = json.loads((runs["compressed-tensors", "none"] / "config.json").read_text())["quantization_config"]
+    assert a16["config_groups"]["group_0"]["input_activations"] is None
+    mo = json.loads((runs["modelopt", "none"] / "hf_quant_config.json").read_text())["quantization"]
+    assert (mo["quant_algo"], mo["group_size"], mo["kv_cache_quant_algo"]) == ("W4A16_NVFP4", 16, None)
+    assert json.loads((runs["modelopt", "none"] / "config.json").read_text())["quantization_config"][
+        "quant_method"] == "modelopt"
+    # torch_dtype: the source's (bf16 tensors stay bf16)
+    assert json.loads((runs["modelopt", "none"] / "config.json").read_text())["torch_dtype"] == "bfloat16"
+
+
+# --- what is refused, before any work or with nothing left behind -----------------------------------------------
+
+def read_header(path):
+    data = pathlib.Path(path).read_bytes()
+    (n,) = struct.unpack("<Q", data[:8])
+    return json.loads(data[8:8 + n])
+
+
+def tensor_bytes(path, name):
+    data = pathlib.Path(path).read_bytes()
+    (n,) = struct.unpack("<Q", data[:8])
+    b, e = json.loads(data[8:8 + n])[name]["data_offsets"]
+    return data[8 + n + b:8 + n + e]
+
+
+def refused(args, *expected, out=None):
+    r = run_cli(*args, check=False)
+    assert r.returncode == 2, r.stderr
+    for e in expected:
+        assert e in r.stderr, r.stderr
+    if out is not None:
+        assert not pathlib.Path(out).exists(), "a refused run left its output"
+        assert not list(pathlib.Path(out).parent.glob(pathlib.Path(out).name + ".*")), "staging left behind"
+    return r.stderr
+
+
+def test_packed_formats_refuse_what_engines_cannot_load(dense_model, tmp_path):
+    calib = pathlib.Path(dense_model) / "calibration.jsonl"
+    base = ("quantize", "--model", dense_model, "--calib", calib, "--quiet", "--format", "modelopt")
+    refused((*base, "--out", tmp_path / "a", "--no-fuse-scales"), "fused global scales", out=tmp_path / "a")
+    refused((*base, "--out", tmp_path / "b", "--exclude", r"layers\.0\.self_attn\.k_proj"),
+            "model.layers.0.self_attn.k_proj would be left unquantized", "q_proj", out=tmp_path / "b")
+    refused(("rtn", "--model", dense_model, "--out", tmp_path / "c", "--format", "compressed-tensors", "--activations",
+             "nvfp4"), "W4A4", out=tmp_path / "c")
+    refused(("quantize", "--model", dense_model, "--calib", calib, "--out", tmp_path / "d", "--activations", "nvfp4"),
+            "packed formats only", out=tmp_path / "d")
+    # excluding a whole fused group is fine: it is listed as ignored
+    out = quantize(dense_model, tmp_path / "e", "--format", "compressed-tensors", "--exclude", r"layers\.1\.mlp\.(gate|up)_proj")
+    ignore = json.loads((out / "config.json").read_text())["quantization_config"]["ignore"]
+    assert "model.layers.1.mlp.gate_proj" in ignore and "model.layers.1.mlp.up_proj" in ignore
+    assert read_header(out / "model.safetensors")["model.layers.1.mlp.gate_proj.weight"]["dtype"] == "BF16"
+
+
+def copy_pseudo(runs, tmp_path):
+    d = tmp_path / "pseudo"
+    shutil.copytree(runs["pseudo"], d)
+    return d
+
+
+def test_export_refuses_a_weight_off_the_grid(runs, tmp_path):
+    d = copy_pseudo(runs, tmp_path)
+    f = d / "pseudo_quantized_model-4bit-16g.safetensors"
+    data = bytearray(f.read_bytes())
+    (n,) = struct.unpack("<Q", data[:8])
+    name = "model.layers.1.self_attn.o_proj.weight"
+    b, _ = json.loads(data[8:8 + n])[name]["data_offsets"]
+    at = 8 + n + b + 2 * 5  # element [0, 5]: one fp16 ulp up is on no grid point of its block
+    value = struct.unpack("<H", data[at:at + 2])[0]
+    data[at:at + 2] = struct.pack("<H", value + 1 if value & 0x7fff else 0x3c00)
+    f.write_bytes(bytes(data))
+    refused(("export", "--from", d, "--format", "compressed-tensors", "--out", tmp_path / "x"), f"'{name}'",
+            "no NVFP4 grid point", "[0, 5]", out=tmp_path / "x")
+
+
+def test_export_refuses_a_missing_or_truncated_scales_file(runs, tmp_path):
+    d = copy_pseudo(runs, tmp_path)
+    scales = d / "pseudo_quantized_model-4bit-16g_scales.safetensors"
+    whole = scales.read_bytes()
+    scales.write_bytes(whole[:len(whole) // 2])
+    refused(("export", "--from", d, "--format", "modelopt", "--out", tmp_path / "x"), str(scales), out=tmp_path / "x")
+    scales.unlink()
+    refused(("export", "--from", d, "--format", "modelopt", "--out", tmp_path / "y"), str(scales), "missing",
+            out=tmp_path / "y")
+
+
+def test_export_refuses_what_is_not_a_pseudo_checkpoint(runs, tmp_path):
+    refused(("export", "--from", runs["model"], "--format", "modelopt", "--out", tmp_path / "x"), "quantize_config.json",
+            out=tmp_path / "x")
+    refused(("export", "--from", runs["modelopt", "none"], "--format", "modelopt", "--out", tmp_path / "y"),
+            "already packed", out=tmp_path / "y")
+    refused(("quantize", "--model", runs["modelopt", "none"], "--calib", pathlib.Path(runs["model"]) / "calibration.jsonl",
+             "--out", tmp_path / "z"), "already NVFP4", out=tmp_path / "z")
+
+
+def test_w4a4_export_of_an_rtn_checkpoint_is_refused(runs, tmp_path):
+    rtn = tmp_path / "rtn"
+    run_cli("rtn", "--model", runs["model"], "--out", rtn, "--quiet")
+    refused(("export", "--from", rtn, "--format", "compressed-tensors", "--activations", "nvfp4", "--out",
+             tmp_path / "x"), "input_amax", out=tmp_path / "x")
+    run_cli("export", "--from", rtn, "--format", "compressed-tensors", "--out", tmp_path / "ok", "--quiet")
