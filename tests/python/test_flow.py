@@ -88,3 +88,29 @@ def test_eval_ppl_is_the_clis(dense_model):
     out = run_cli("eval-ppl", "--model", dense_model, "--data", data, "--seqlen", 64, "--quiet").stdout
     assert f"ppl {r['ppl']:.6f}" in out
     assert r["windows"] > 0 and r["scored_tokens"] == r["windows"] * 63
+
+
+@pytest.mark.parametrize("fmt", ("compressed-tensors", "modelopt"))
+def test_packed_formats_and_export_match_the_cli(moe_fused_model, tmp_path, fmt):
+    """format= and activations= write the CLI's packed checkpoint; dtype= casts its unquantized tensors as --dtype;
+    fp4gptq.export_checkpoint is `fp4gptq export`."""
+    examples = token_examples(moe_fused_model, 8, 20)
+    cli = ("quantize", "--model", moe_fused_model, "--calib", moe_fused_model / "calibration.jsonl", "--nsamples", 8,
+           "--seqlen", 20, "--quiet", "--threads", 2, "--format", fmt, "--activations", "nvfp4")
+    run_cli(*cli, "--out", tmp_path / "cli")
+    python_quantize(moe_fused_model, examples, tmp_path / "py", threads=2, format=fmt, activations="nvfp4")
+    assert file_digests(tmp_path / "py") == file_digests(tmp_path / "cli")
+    run_cli(*cli, "--dtype", "bfloat16", "--out", tmp_path / "cli-bf16")
+    python_quantize(moe_fused_model, examples, tmp_path / "py-bf16", threads=2, format=fmt, activations="nvfp4",
+                    dtype="bfloat16")
+    assert file_digests(tmp_path / "py-bf16") == file_digests(tmp_path / "cli-bf16")
+    run_cli("quantize", "--model", moe_fused_model, "--calib", moe_fused_model / "calibration.jsonl", "--nsamples", 8,
+            "--seqlen", 20, "--quiet", "--threads", 2, "--out", tmp_path / "pseudo")
+    r = fp4gptq.export_checkpoint(tmp_path / "pseudo", tmp_path / "x", format=fmt, activations="nvfp4",
+                                  model_dir=moe_fused_model, quiet=True)
+    assert r["modules"] == 2 * (4 * 3 + 4) and r["input_bytes"] > r["output_bytes"] > 0
+    assert file_digests(tmp_path / "x") == file_digests(tmp_path / "cli")
+    with pytest.raises(fp4gptq.InvalidInputError, match="format"):
+        BaseQuantizeConfig(format="gguf")
+    with pytest.raises(fp4gptq.InvalidInputError, match="W4A4"):
+        BaseQuantizeConfig(algorithm="rtn", format=fmt, activations="nvfp4")
