@@ -48,6 +48,8 @@ io::CheckpointPlan make_packed_plan(const io::ModelDir& rest, const model::Model
 
 class PackedCheckpoint : public OutputFormat {
  public:
+  // Writes into `out` (made with make_packed_plan for the same plan and options); unquantized tensors from `rest`.
+  PackedCheckpoint(io::CheckpointWriter& out, const io::ModelDir& rest, const model::ModelPlan& plan, PackedOptions o);
   void as_stored(const model::PlannedLinear& m, std::vector<float>& values) const override;
   // `q.dequant` holds the weight as stored (rounded to stored_dtype): the codes are recovered from it, as
   // write_stored does; q.codes is not read.
@@ -63,7 +65,6 @@ class PackedCheckpoint : public OutputFormat {
   void finish(const MethodFields& method, const nlohmann::ordered_json& report) override;
 
  protected:
-  PackedCheckpoint(io::CheckpointWriter& out, const io::ModelDir& rest, const model::ModelPlan& plan, PackedOptions o);
   // The format's global-scale value from scale_2, and its input-scale value from the input amax.
   virtual float weight_global(float scale_2) const = 0;
   virtual float input_value(float input_amax) const = 0;
@@ -90,9 +91,7 @@ class PackedCheckpoint : public OutputFormat {
 
 class CompressedTensorsCheckpoint final : public PackedCheckpoint {
  public:
-  CompressedTensorsCheckpoint(io::CheckpointWriter& out, const io::ModelDir& rest, const model::ModelPlan& plan,
-                              PackedOptions o)
-      : PackedCheckpoint(out, rest, plan, o) {}
+  using PackedCheckpoint::PackedCheckpoint;
 
  private:
   float weight_global(float scale_2) const override;
@@ -102,9 +101,7 @@ class CompressedTensorsCheckpoint final : public PackedCheckpoint {
 
 class ModelOptCheckpoint final : public PackedCheckpoint {
  public:
-  ModelOptCheckpoint(io::CheckpointWriter& out, const io::ModelDir& rest, const model::ModelPlan& plan,
-                     PackedOptions o)
-      : PackedCheckpoint(out, rest, plan, o) {}
+  using PackedCheckpoint::PackedCheckpoint;
 
  private:
   float weight_global(float scale_2) const override { return scale_2; }

@@ -76,6 +76,14 @@ auto run_watched(SignalWatch& watch, F&& work) {
   }
 }
 
+// work(config) with config.cancelled polling Ctrl-C (a QuantizeConfig, EvalConfig or ExportConfig), as run_watched.
+template <class C, class F>
+auto run_cancellable(C& config, F&& work) {
+  SignalWatch watch;
+  config.cancelled = [&watch] { return watch.poll(); };
+  return run_watched(watch, [&] { return work(config); });
+}
+
 // Token ids of one sequence: a list of ints, an object with the buffer protocol (numpy arrays), or one with
 // __array__ / tolist() (torch tensors, without importing torch); 1-D or [1, L]. `what` names it in errors.
 Example to_ids(py::handle ids, const std::string& what);

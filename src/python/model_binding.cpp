@@ -130,9 +130,7 @@ void bind_model(py::module_& m) {
         c.max_shard_bytes = max_shard_bytes;
         c.overwrite = overwrite;
         c.quiet = quiet;
-        SignalWatch watch;
-        c.cancelled = [&watch] { return watch.poll(); };
-        const auto r = run_watched(watch, [&] { return fp4gptq::export_checkpoint(from, out, c); });
+        const auto r = run_cancellable(c, [&](const ExportConfig& cfg) { return fp4gptq::export_checkpoint(from, out, cfg); });
         py::dict d;
         d["modules"] = r.modules;
         d["input_bytes"] = r.input_bytes;
@@ -155,9 +153,7 @@ void bind_model(py::module_& m) {
         c.compute = compute_of(compute);
         c.threads = threads;
         c.quiet = quiet;
-        SignalWatch watch;
-        c.cancelled = [&watch] { return watch.poll(); };
-        const auto p = run_watched(watch, [&] { return evaluate_perplexity(model_dir, data, c); });
+        const auto p = run_cancellable(c, [&](const EvalConfig& cfg) { return evaluate_perplexity(model_dir, data, cfg); });
         py::dict d;
         d["ppl"] = p.ppl;
         d["mean_nll"] = p.mean_nll;
