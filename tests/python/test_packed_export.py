@@ -195,3 +195,59 @@ def test_w4a4_export_of_an_rtn_checkpoint_is_refused(runs, tmp_path):
     refused(("export", "--from", rtn, "--format", "compressed-tensors", "--activations", "nvfp4", "--out",
              tmp_path / "x"), "input_amax", out=tmp_path / "x")
     run_cli("export", "--from", rtn, "--format", "compressed-tensors", "--out", tmp_path / "ok", "--quiet")
+
+
+def scales_of(pseudo):
+    """input_amax of every module of a pseudo checkpoint's scales file (fused tensors: one per expert)."""
+    f = pathlib.Path(pseudo) / "pseudo_quantized_model-4bit-16g_scales.safetensors"
+    data = f.read_bytes()
+    (n,) = struct.unpack("<Q", data[:8])
+    out = {}
+    for name, info in json.loads(data[8:8 + n]).items():
+        if name.endswith(".input_amax"):
+            b, e = info["data_offsets"]
+            out[name[:-len(".input_amax")]] = struct.unpack(f"<{(e - b) // 4}f", data[8 + n + b:8 + n + e])
+    return out
+
+
+def f32_scalar(path, name):
+    return struct.unpack("<f", tensor_bytes(path, name))[0]
+
+
+def test_an_expert_without_tokens_gets_the_layers_largest_input_scale(tmp_path):
+    """16 experts, top-1, 6 calibration tokens: most experts see none. Their W4A4 input scale is the one of the
+    layer's largest expert input amax (of the same projection), never 0, inf or NaN."""
+    from conftest import make_model
+    model = make_model(tmp_path / "m", "--arch", "Qwen3MoeForCausalLM", "--layers", 1, "--hidden", 64, "--heads", 4,
+                       "--kv-heads", 2, "--head-dim", 16, "--experts", 16, "--experts-per-tok", 1,
+                       "--moe-intermediate", 32, "--vocab", 256, samples=1, seqlen=6)
+    pseudo = quantize(model, tmp_path / "pseudo")
+    amax = scales_of(pseudo)
+    r = run_cli("quantize", "--model", model, "--calib", model / "calibration.jsonl", "--out", tmp_path / "ct",
+                "--format", "compressed-tensors", "--activations", "nvfp4", "--threads", 2)
+    assert "no calibration input reached it" in r.stderr
+    st = tmp_path / "ct" / "model.safetensors"
+    for proj in ("gate_proj", "down_proj"):
+        seen = {e: amax[f"model.layers.0.mlp.experts.{e}.{proj}"][0] for e in range(16)}
+        starved = [e for e, a in seen.items() if a == 0]
+        assert 0 < len(starved) < 16
+        top = max(seen.values())
+        for e in range(16):
+            gs = f32_scalar(st, f"model.layers.0.mlp.experts.{e}.{proj}.input_global_scale")
+            expect = struct.unpack("<f", struct.pack("<f", 2688.0 / (top if e in starved else seen[e])))[0]
+            assert gs == pytest.approx(expect, rel=1e-6) and math.isfinite(gs) and gs > 0, (proj, e)
+
+
+def test_shards_index_and_side_files(dense_model, tmp_path):
+    out = quantize(dense_model, tmp_path / "sharded", "--format", "modelopt", "--max-shard-size", "100KB")
+    files = sorted(p.name for p in out.glob("*.safetensors"))
+    assert len(files) > 1 and all(re.fullmatch(r"model-\d{5}-of-\d{5}\.safetensors", f) for f in files)
+    index = json.loads((out / "model.safetensors.index.json").read_text())["weight_map"]
+    names = {}
+    for f in files:
+        names.update({k: f for k in read_header(out / f) if k != "__metadata__"})
+    assert index == names  # every tensor, in its shard
+    assert (out / "tokenizer.json").exists() and (out / "tokenizer_config.json").exists()
+    one = quantize(dense_model, tmp_path / "one", "--format", "modelopt")
+    for name, f in names.items():  # the same tensors as one file
+        assert tensor_bytes(out / f, name) == tensor_bytes(one / "model.safetensors", name), name
