@@ -1,6 +1,7 @@
 #include <fmt/core.h>
 
 #include <map>
+#include <set>
 #include <regex>
 
 #include "cli/commands.hpp"
@@ -119,9 +120,18 @@ Subcommand add_inspect(CLI::App& app) {
                   ? "fused 3D tensors (mlp.experts.gate_up_proj, down_proj)"
                   : "one 2D tensor per expert projection");
 
+        // Parameters: a packed module counts its out x in weights (not its nibbles, scales or global scales).
+        std::set<std::string> packed_tensors;
         uint64_t total_params = 0, total_bytes = 0, quant_params = 0;
+        for (const auto& l : plan.layers)
+          for (const auto& m : l.linears)
+            if (m.packed) {
+              const auto n = model::packed_names(*m.packed, m.module);
+              packed_tensors.insert({n.weight, n.scale, n.global, n.input});
+              total_params += static_cast<uint64_t>(m.out * m.in);
+            }
         for (const auto& name : dir.tensor_names()) {
-          total_params += dir.tensor(name).info->numel();
+          if (!packed_tensors.count(name)) total_params += dir.tensor(name).info->numel();
           total_bytes += dir.tensor(name).info->nbytes();
         }
         const auto q = plan.quantized();
@@ -137,7 +147,8 @@ Subcommand add_inspect(CLI::App& app) {
           fmt::print("  layer{} {}{}\n{}", j - i > 1 ? "s" : "", i, j - i > 1 ? fmt::format("-{}", j - 1) : "", d);
           i = j;
         }
-        fmt::print("quantized    {} Linear modules, {:.3f} G of {:.3f} G parameters ({:.1f}%)\n", q.size(),
+        fmt::print("{}    {} Linear modules, {:.3f} G of {:.3f} G parameters ({:.1f}%)\n",
+                   packed_tensors.empty() ? "quantized" : "packed   ", q.size(),
                    quant_params / 1e9, total_params / 1e9, 100.0 * quant_params / std::max<uint64_t>(total_params, 1));
         fmt::print("never        embeddings, norms{}{}\n", c.is_moe() ? ", MoE router (mlp.gate)" : "",
                    c.tie_word_embeddings ? " (lm_head tied to embeddings)" : ", lm_head");

@@ -139,6 +139,15 @@ const TensorInfo& SafetensorsFile::at(std::string_view name) const {
   fail(path(), "no tensor named '" + std::string(name) + "'");
 }
 
+const TensorInfo& SafetensorsFile::expect(std::string_view name, DType dtype, uint64_t numel) const {
+  const auto& t = at(name);
+  if (t.dtype != dtype || t.numel() != numel)
+    fail(path(), "tensor '" + std::string(name) + "' is " + std::string(numeric::dtype_name(t.dtype)) + " " +
+                     shape_str(t.shape) + "; " + std::string(numeric::dtype_name(dtype)) + " with " +
+                     std::to_string(numel) + " elements expected");
+  return t;
+}
+
 std::span<const std::byte> SafetensorsFile::bytes(const TensorInfo& t) const {
   return {map_.data() + data_start_ + t.begin, t.nbytes()};
 }

@@ -52,6 +52,8 @@ class SafetensorsFile {
   const std::vector<TensorInfo>& tensors() const { return tensors_; }  // sorted by offset
   const TensorInfo* find(std::string_view name) const;
   const TensorInfo& at(std::string_view name) const;  // throws naming the file and tensor
+  // at(name), which must hold `numel` elements of `dtype`: an error naming the file, the tensor and both otherwise.
+  const TensorInfo& expect(std::string_view name, DType dtype, uint64_t numel) const;
   const std::map<std::string, std::string>& metadata() const { return metadata_; }
 
   std::span<const std::byte> bytes(const TensorInfo& t) const;

@@ -143,38 +143,46 @@ StagedDir StagedDir::scratch(const fs::path& work_dir) {
   return d;
 }
 
+// staging_ is set only once the lock is ours: the destructor removes staging_, and a directory another process
+// holds must survive our failing to take it.
 void StagedDir::open(const fs::path& staging, bool resume) {
-  staging_ = staging;
   for (int attempt = 0; attempt < 3; ++attempt) {
     std::error_code ec;
-    const auto st = fs::symlink_status(staging_, ec);
+    const auto st = fs::symlink_status(staging, ec);
     if (fs::exists(st)) {
       if (!fs::is_directory(st))
-        throw Error(staging_.string() + ": exists and is not a staging directory; remove it yourself");
-      const int fd = try_lock_dir(staging_);
+        throw Error(staging.string() + ": exists and is not a staging directory; remove it yourself");
+      const int fd = try_lock_dir(staging);
       if (fd < 0)
-        throw Error(staging_.string() + ": another fp4gptq process is writing this output (its staging directory "
-                                        "is locked)");
-      if (resume && is_fp4gptq_output(staging_)) {
+        throw Error(staging.string() + ": another fp4gptq process is writing this output (its staging directory "
+                                       "is locked)");
+      if (resume && is_fp4gptq_output(staging)) {
+        staging_ = staging;
         lock_fd_ = fd;
         resumed_ = keep_ = true;  // kept on failure until the resume is accepted (keep_on_failure(false))
         return;
       }
-      remove_stale(staging_);  // left by a killed run
+      try {
+        remove_stale(staging);  // left by a killed run
+      } catch (...) {
+        ::close(fd);
+        throw;
+      }
       ::close(fd);
       continue;
     }
-    if (!fs::create_directory(staging_, ec)) {
-      if (ec) throw Error(staging_.string() + ": cannot create the staging directory: " + ec.message(), ErrorKind::Internal);
+    if (!fs::create_directory(staging, ec)) {
+      if (ec) throw Error(staging.string() + ": cannot create the staging directory: " + ec.message(), ErrorKind::Internal);
       continue;  // another process created it meanwhile
     }
-    const int fd = try_lock_dir(staging_);
+    const int fd = try_lock_dir(staging);
     if (fd < 0) continue;
+    staging_ = staging;
     lock_fd_ = fd;
     write_marker(staging_);
     return;
   }
-  throw Error(staging_.string() + ": cannot take the staging directory (other processes keep replacing it)");
+  throw Error(staging.string() + ": cannot take the staging directory (other processes keep replacing it)");
 }
 
 StagedDir::StagedDir(StagedDir&& o) noexcept

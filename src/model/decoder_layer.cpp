@@ -38,6 +38,20 @@ DecoderLayer::DecoderLayer(const ModelConfig& config, const LayerPlan& plan, con
       up_.push_back(&linears_.at(p + "up_proj"));
       down_.push_back(&linears_.at(p + "down_proj"));
     }
+    // W4A4: the engines run a layer's experts as one fused MoE with one input scale for gate/up and one for
+    // down, the largest input amax over the experts (the smallest input global scale).
+    for (const auto& projections : {std::vector<std::string>{"gate_proj", "up_proj"}, std::vector<std::string>{"down_proj"}}) {
+      std::vector<Linear*> group;
+      float gs = 0;
+      for (int64_t e = 0; e < c_.num_experts; ++e)
+        for (const auto& p : projections) {
+          Linear* l = &linears_.at("mlp.experts." + std::to_string(e) + "." + p);
+          group.push_back(l);
+          if (l->input_quant() > 0) gs = gs > 0 ? std::min(gs, l->input_quant()) : l->input_quant();
+        }
+      if (gs > 0)
+        for (Linear* l : group) l->set_input_quant(gs);
+    }
   }
   if (dir.has(prefix_ + "self_attn.q_norm.weight")) {
     q_norm_ = dir.tensor(prefix_ + "self_attn.q_norm.weight").read_f32();

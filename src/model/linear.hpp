@@ -20,8 +20,10 @@ class Linear {
   void set_weight(const float* w);  // [out, in], FP32 values (rounded to bf16 for Compute::BF16)
   void set_bias(const float* b);    // [out]
   // W4A4: the input is NVFP4-quantized under this input global scale before the product, as the engines do
-  // (nvfp4/activation_quant.hpp); Linears sharing an input (forward_shared) use the largest, as vLLM does.
+  // (nvfp4/activation_quant.hpp), from its bf16 values under Compute::BF16; Linears sharing an input
+  // (forward_shared) use the smallest (the largest input amax), as vLLM's ModelOpt path and TensorRT-LLM do.
   void set_input_quant(float input_global_scale) { input_gs_ = input_global_scale; }
+  float input_quant() const { return input_gs_; }
   void forward(const linalg::Context& ctx, const float* x, int64_t rows,
                float* y) const;  // x [rows, in] -> y [rows, out]
   // Several Linears reading the same x (q/k/v; gate/up): x is converted to bf16 once.

@@ -1,5 +1,6 @@
 #include "model/packed_weights.hpp"
 
+#include <cmath>
 #include <filesystem>
 
 #include "fp4gptq/error.hpp"
@@ -7,6 +8,7 @@
 #include "numeric/e2m1.hpp"
 #include "numeric/fp8_e4m3.hpp"
 #include "numeric/half.hpp"
+#include "nvfp4/scale_rules.hpp"
 
 namespace fp4gptq::model {
 
@@ -54,17 +56,18 @@ namespace {
 
 const io::TensorRef& expect(const io::ModelDir& dir, const std::string& name, numeric::DType dtype, uint64_t numel) {
   const auto& t = dir.tensor(name);
-  if (t.info->dtype != dtype || t.info->numel() != numel)
-    throw Error(t.file->path().string() + ": tensor '" + name + "' is " + std::string(numeric::dtype_name(t.info->dtype)) +
-                " " + io::shape_str(t.info->shape) + "; " + std::string(numeric::dtype_name(dtype)) + " with " +
-                std::to_string(numel) + " elements expected");
+  t.file->expect(name, dtype, numel);
   return t;
 }
 
-float scalar(const io::ModelDir& dir, const std::string& name) {
+// A global or input scale: finite and positive (`zero_ok`: or 0, a ModelOpt scale_2 of an all-zero weight).
+float scalar(const io::ModelDir& dir, const std::string& name, bool zero_ok = false) {
   const auto& t = expect(dir, name, numeric::DType::F32, 1);
   float v = 0;
   t.file->read_f32(*t.info, 0, 1, &v);
+  if (!std::isfinite(v) || v < 0 || (v == 0 && !zero_ok))
+    throw Error(t.file->path().string() + ": tensor '" + name + "' is " + std::to_string(v) + "; a finite scale > 0" +
+                (zero_ok ? " (or 0)" : "") + " was expected");
   return v;
 }
 
@@ -88,14 +91,15 @@ std::vector<float> decode_packed(const io::ModelDir& dir, Packing p, const std::
   const auto o = static_cast<size_t>(out), i = static_cast<size_t>(in);
   const auto& w = expect(dir, n.weight, numeric::DType::U8, o * i / 2);
   const auto& s = expect(dir, n.scale, numeric::DType::F8_E4M3, o * i / 16);
-  const float global = scalar(dir, n.global);
+  const float global = scalar(dir, n.global, /*zero_ok=*/p == Packing::ModelOpt);
   const auto* codes = reinterpret_cast<const uint8_t*>(w.file->bytes(*w.info).data());
   const auto* scales = reinterpret_cast<const uint8_t*>(s.file->bytes(*s.info).data());
   std::vector<float> v(o * i);
   for (size_t b = 0; b < o * i / 16; ++b) {
-    const float fs = numeric::e4m3_to_f32(scales[b]);
-    // compressed-tensors divides the block scale by its global scale first; ModelOpt multiplies by scale_2.
-    const float eff = p == Packing::CompressedTensors ? fs / global : fs * global;
+    // compressed-tensors divides the block scale by its global scale first; ModelOpt multiplies by scale_2
+    // (nvfp4::effective_scale, the pseudo checkpoint's rule).
+    const float eff = p == Packing::CompressedTensors ? numeric::e4m3_to_f32(scales[b]) / global
+                                                      : nvfp4::effective_scale(scales[b], global);
     for (size_t k = 0; k < 16; ++k) {
       const size_t e = b * 16 + k;
       const uint8_t code = (codes[e / 2] >> (4 * (e % 2))) & 0xf;

@@ -44,13 +44,13 @@ bool block_codes(const uint16_t* x, const uint16_t grid[8], uint8_t* p) {
 }
 
 #ifdef FP4GPTQ_HAVE_AVX2_PATH
-// A whole row segment of fp16 values with AVX2 and F16C: per block, the grid's 8 products in one register
-// converted with round-to-nearest-even (IEEE, as f32_to_f16), then the 16 values in one register (magnitudes
-// <= 0x7fff, so signed compares work) against each grid point. Returns false at the first block that has a value
-// on no grid point, or whose effective scale is an FP32 denormal (left to the portable path): *done says how many
+// A whole row segment with AVX2 (and F16C): per block, the grid's 8 products in one register rounded to nearest
+// even (fp16: F16C, IEEE as f32_to_f16; bf16: the integer rounding of f32_to_bf16 on 8 lanes), then the 16 stored
+// values in one register (magnitudes <= 0x7fff, so signed compares work) against each grid point. Returns false
+// at the first block that has a value on no grid point (left to the portable path to name): *done says how many
 // values were finished.
-__attribute__((target("avx2,f16c"))) bool recover_f16_avx2(const uint16_t* stored, size_t n, const uint8_t* scales,
-                                                           float scale_2, uint8_t* packed, size_t* done) {
+__attribute__((target("avx2,f16c"))) bool recover_avx2(const uint16_t* stored, size_t n, const uint8_t* scales,
+                                                       float scale_2, bool bf16, uint8_t* packed, size_t* done) {
   const __m256 magnitudes = _mm256_setr_ps(0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f);  // e2m1_magnitude(0..7)
   const __m256i low15 = _mm256_set1_epi16(0x7fff), eight = _mm256_set1_epi16(8), zero = _mm256_setzero_si256();
   // Pairs packed: each 32-bit lane holds (even, odd) codes as 16-bit halves; lane | lane >> 12 has
@@ -58,14 +58,17 @@ __attribute__((target("avx2,f16c"))) bool recover_f16_avx2(const uint16_t* store
   const __m256i gather = _mm256_setr_epi8(0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 0, 4, 8, 12, -1,
                                           -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
   for (size_t b = 0; b < n / kBlockSize; ++b) {
-    const float eff = effective_scale(scales[b], scale_2);
-    if (eff != 0.0f && eff < 0x1p-126f) {
-      *done = b * kBlockSize;
-      return false;
+    const __m256 products = _mm256_mul_ps(magnitudes, _mm256_set1_ps(effective_scale(scales[b], scale_2)));
+    __m128i grid;
+    if (bf16) {  // (bits + 0x7fff + bit 16) >> 16 per lane, then the 8 results narrowed to 16 bits in order
+      const __m256i bits = _mm256_castps_si256(products);
+      const __m256i odd = _mm256_and_si256(_mm256_srli_epi32(bits, 16), _mm256_set1_epi32(1));
+      const __m256i r = _mm256_srli_epi32(_mm256_add_epi32(bits, _mm256_add_epi32(_mm256_set1_epi32(0x7fff), odd)), 16);
+      grid = _mm256_castsi256_si128(_mm256_permute4x64_epi64(_mm256_packus_epi32(r, r), 0x08));
+    } else {
+      grid = _mm256_cvtps_ph(products, _MM_FROUND_TO_NEAREST_INT);
     }
-    const __m128i grid = _mm_and_si128(_mm256_cvtps_ph(_mm256_mul_ps(magnitudes, _mm256_set1_ps(eff)),
-                                                       _MM_FROUND_TO_NEAREST_INT),
-                                       _mm_set1_epi16(0x7fff));
+    grid = _mm_and_si128(grid, _mm_set1_epi16(0x7fff));
     const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(stored + b * kBlockSize));
     const __m256i a = _mm256_and_si256(v, low15);
     __m256i k = zero, hit = zero;
@@ -100,7 +103,7 @@ size_t recover_codes(const uint16_t* stored, size_t n, const uint8_t* block_scal
   size_t first = 0;  // values done by the vectorized path
 #ifdef FP4GPTQ_HAVE_AVX2_PATH
   static const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c");
-  if (vectorized && avx2 && !bf16 && recover_f16_avx2(stored, n, block_scales, scale_2, packed, &first)) return n;
+  if (vectorized && avx2 && recover_avx2(stored, n, block_scales, scale_2, bf16, packed, &first)) return n;
 #else
   (void)vectorized;
 #endif

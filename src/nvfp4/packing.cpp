@@ -1,11 +1,10 @@
 #include "nvfp4/packing.hpp"
 
 #include "fp4gptq/error.hpp"
-#include "numeric/simd.hpp"
 
 namespace fp4gptq::nvfp4 {
 
-FP4GPTQ_SIMD_CLONES std::vector<uint8_t> pack_nibbles(const uint8_t* codes, size_t n) {
+std::vector<uint8_t> pack_nibbles(const uint8_t* codes, size_t n) {
   if (n % 2 != 0) throw Error("pack_nibbles: an even number of codes is required, got " + std::to_string(n));
   std::vector<uint8_t> out(n / 2);
   for (size_t k = 0; k < n / 2; ++k)

@@ -78,11 +78,7 @@ pipeline::QuantizeOptions options_of(const QuantizeConfig& c) {
     p.stored_dtype = o.dtype;
     if (!c.keep_input_dtype) p.rest_dtype = o.dtype;
     p.allow_nonfinite = c.allow_nonfinite;
-    if (p.w4a4 && c.algorithm == Algorithm::RTN)
-      throw Error("QuantizeConfig.activations: nvfp4 (W4A4) needs input scales from calibration, and "
-                  "round-to-nearest sees no activations (use GPTQ, or activations none)");
-    if (!c.fuse_scales)
-      pipeline::check_packable({}, false, p.packing);  // names why, before any file is read
+    pipeline::check_packed_options(p.packing, c.fuse_scales, p.w4a4, c.algorithm == Algorithm::GPTQ);
     o.packed = p;
   } else if (c.activations != Activations::None) {
     throw Error("QuantizeConfig.activations: nvfp4 input scales are written by the packed formats only "

@@ -60,42 +60,45 @@ void write_f32_span(io::CheckpointWriter& out, const std::string& where, const s
 }  // namespace
 
 void write_cast(io::CheckpointWriter& out, const io::TensorRef& src, DType dtype, bool allow_nonfinite) {
+  write_cast_slice(out, src, 0, src.info->numel(), src.info->name, dtype, allow_nonfinite);
+}
+
+// Elements [begin, begin + n) of the source go to elements [0, n) of `dest`; messages name the source tensor and
+// its element indices.
+void write_cast_slice(io::CheckpointWriter& out, const io::TensorRef& src, uint64_t begin, uint64_t n,
+                      const std::string& dest, DType dtype, bool allow_nonfinite) {
   const auto& info = *src.info;
-  const auto bytes = src.file->bytes(info);
+  const size_t esize = numeric::dtype_size(info.dtype);
+  const std::byte* bytes = src.file->bytes(info).data() + begin * esize;
   if (!numeric::is_float(info.dtype)) {
-    out.write_model_part(info.name, 0, bytes.data(), bytes.size());
+    out.write_model_part(dest, 0, bytes, n * esize);
     return;
   }
   const std::string where = src.file->path().string() + ": ";
-  const size_t esize = numeric::dtype_size(info.dtype);
   bool warned = false;
-  if (info.dtype == dtype && (dtype == DType::F16 || dtype == DType::BF16)) {
-    // Copied as it is: checked on its bits, converted only to name a non-finite value.
-    const uint16_t mask = dtype == DType::F16 ? 0x7c00 : 0x7f80;
-    for (uint64_t first = 0; first < info.numel(); first += kChunkElems) {
-      const uint64_t count = std::min<uint64_t>(kChunkElems, info.numel() - first);
-      const std::byte* b = bytes.data() + first * esize;
+  const bool as_is = info.dtype == dtype, on_bits = as_is && (dtype == DType::F16 || dtype == DType::BF16);
+  std::vector<float> chunk(on_bits ? 0 : std::min<uint64_t>(n, kChunkElems));
+  for (uint64_t first = 0; first < n; first += kChunkElems) {
+    const uint64_t count = std::min<uint64_t>(kChunkElems, n - first);
+    const std::byte* b = bytes + first * esize;
+    if (on_bits) {
+      // Copied as it is: checked on its bits, converted only to name a non-finite value.
+      const uint16_t mask = dtype == DType::F16 ? 0x7c00 : 0x7f80;
       for (size_t i = numeric::first_non_finite_16(b, count, mask); i < count;
            i += 1 + numeric::first_non_finite_16(b + (i + 1) * esize, count - i - 1, mask)) {
         float v = 0;
         numeric::to_f32(dtype, b + i * esize, &v, 1);
-        check_finite(where, info.name, &v, first + i, 1, allow_nonfinite, &warned);
+        check_finite(where, info.name, &v, begin + first + i, 1, allow_nonfinite, &warned);
       }
-      out.write_model_part(info.name, first * esize, b, count * esize);
-      src.file->release(info, first, count);
+    } else {
+      src.file->read_f32(info, begin + first, count, chunk.data());
+      check_finite(where, info.name, chunk.data(), begin + first, count, allow_nonfinite, &warned);
     }
-    return;
-  }
-  std::vector<float> chunk(std::min<uint64_t>(info.numel(), kChunkElems));
-  for (uint64_t first = 0; first < info.numel(); first += kChunkElems) {
-    const uint64_t count = std::min<uint64_t>(kChunkElems, info.numel() - first);
-    src.file->read_f32(info, first, count, chunk.data());
-    check_finite(where, info.name, chunk.data(), first, count, allow_nonfinite, &warned);
-    if (info.dtype == dtype)
-      out.write_model_part(info.name, first * esize, bytes.data() + first * esize, count * esize);
+    if (as_is)
+      out.write_model_part(dest, first * esize, b, count * esize);
     else
-      write_f32_span(out, where, info.name, chunk.data(), first, count, dtype);
-    src.file->release(info, first, count);  // a 300 MB embedding never sits in RAM whole
+      write_f32_span(out, where, dest, chunk.data(), first, count, dtype);
+    src.file->release(info, begin + first, count);  // a 300 MB embedding never sits in RAM whole
   }
 }
 

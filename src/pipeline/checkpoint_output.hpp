@@ -50,6 +50,10 @@ class PseudoQuantizedCheckpoint final : public OutputFormat {
 // is checked; a non-finite one is an error unless `allow_nonfinite` (a warning), and a finite value that
 // overflows `dtype` is an error naming the tensor.
 void write_cast(io::CheckpointWriter& out, const io::TensorRef& src, DType dtype, bool allow_nonfinite);
+// The same for `n` elements of the source from element `begin`, written as the whole of output tensor `dest`
+// (a fused expert tensor's slice written as one expert's tensor).
+void write_cast_slice(io::CheckpointWriter& out, const io::TensorRef& src, uint64_t begin, uint64_t n,
+                      const std::string& dest, DType dtype, bool allow_nonfinite);
 
 // Rounds values to `dtype` (F16 or BF16) and back, in place; overflow is an error naming the tensor.
 void round_to_dtype(const std::string& tensor, DType dtype, std::vector<float>& values);

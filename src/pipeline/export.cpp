@@ -1,6 +1,7 @@
 #include "pipeline/export.hpp"
 
 #include <chrono>
+#include <cmath>
 #include <cstring>
 #include <set>
 
@@ -9,6 +10,7 @@
 #include "fp4gptq/error.hpp"
 #include "io/error_kind.hpp"
 #include "io/json_file.hpp"
+#include "numeric/fp8_e4m3.hpp"
 #include "nvfp4/scale_rules.hpp"
 #include "pipeline/checkpoint_output.hpp"
 #include "pipeline/progress.hpp"
@@ -62,15 +64,6 @@ PseudoConfig read_pseudo_config(const fs::path& dir) {
   }
 }
 
-// A scales-file tensor of the expected dtype and element count.
-const io::TensorInfo& scale_tensor(const io::SafetensorsFile& f, const std::string& name, DType dtype, uint64_t numel) {
-  const auto& t = f.at(name);
-  if (t.dtype != dtype || t.numel() != numel)
-    throw Error(fmt::format("{}: tensor '{}' is {} {}; {} with {} elements expected", f.path().string(), name,
-                            numeric::dtype_name(t.dtype), io::shape_str(t.shape), numeric::dtype_name(dtype), numel));
-  return t;
-}
-
 // The original model must hold every tensor of the pseudo checkpoint with the same shape.
 void check_same_tensors(const io::ModelDir& pseudo, const io::ModelDir& orig) {
   for (const auto& name : pseudo.tensor_names()) {
@@ -82,6 +75,36 @@ void check_same_tensors(const io::ModelDir& pseudo, const io::ModelDir& orig) {
       throw Error(orig.dir().string() + ": tensor '" + name + "' is " + io::shape_str(b) + ", " +
                   io::shape_str(a) + " in " + pseudo.dir().string());
   }
+}
+
+// A scale of the scales file must be finite and >= 0 (a negative scale_2 would negate the weights).
+void check_scalar(const fs::path& file, const std::string& tensor, uint64_t index, float v) {
+  if (!std::isfinite(v) || v < 0)
+    throw Error(fmt::format("{}: tensor '{}' element {} is {}; a finite value >= 0 was expected", file.string(), tensor,
+                            index, v));
+}
+
+// FP8 block scales are positive: no sign bit (a negated block) and no NaN (0x7f).
+void check_block_scales(const fs::path& file, const std::string& M, const uint8_t* s, uint64_t n, uint64_t first) {
+  for (uint64_t i = 0; i < n; ++i)
+    if ((s[i] & 0x80) || s[i] == 0x7f)
+      throw Error(fmt::format("{}: tensor '{}.per_block_scale' element {} is the FP8 byte 0x{:02x} ({}); a positive "
+                              "finite block scale was expected",
+                              file.string(), M, first + i, s[i], numeric::e4m3_to_f32(s[i])));
+}
+
+// The modules quantization_report.json lists as quantized must have their block scales (a scales file that lost
+// some would otherwise export them as unquantized).
+void check_against_report(const fs::path& from, const model::ModelPlan& plan, const fs::path& scales) {
+  const auto path = from / "quantization_report.json";
+  if (!fs::exists(path)) return;
+  const auto r = io::read_json_unordered(path, io::kIndexLimits);  // one key per module: a sorted map
+  if (!r.contains("modules") || !r.at("modules").is_object()) return;
+  for (const auto& lp : plan.layers)
+    for (const auto& m : lp.linears)
+      if (!m.quantize && r.at("modules").contains(m.module))
+        throw Error(scales.string() + ": tensor '" + m.scale_module() + ".per_block_scale' is missing, but " +
+                    path.string() + " lists " + m.module + " as quantized");
 }
 
 }  // namespace
@@ -130,6 +153,7 @@ ExportSummary export_packed(const ExportOptions& o) {
                                 "which a round-to-nearest checkpoint does not have",
                                 scales_path.string(), m.scale_module()));
     }
+  check_against_report(o.from, plan, scales_path);
   check_packable(plan, pc.method.fuse_scales, packed.packing);
 
   io::CheckpointWriter out(o.out_dir, o.overwrite, make_packed_plan(rest, plan, packed, o.max_shard_bytes));
@@ -156,15 +180,19 @@ ExportSummary export_packed(const ExportOptions& o) {
         std::memcpy(stored.data(), raw, n * sizeof(uint16_t));
         bits = stored.data();
       }
-      const auto& bs = scale_tensor(scales, M + ".per_block_scale", DType::F8_E4M3, blocks * slices);
+      const auto& bs = scales.expect(M + ".per_block_scale", DType::F8_E4M3, blocks * slices);
       const auto* block_scales =
           reinterpret_cast<const uint8_t*>(scales.bytes(bs).data()) + m.offset() / nvfp4::kBlockSize;
+      check_block_scales(scales_path, M, block_scales, blocks, m.offset() / nvfp4::kBlockSize);
       float scale_2 = 0, amax = 0;
       const auto slot = static_cast<uint64_t>(m.fused() ? m.expert * m.parts + m.part : 0);
-      scales.read_f32(scale_tensor(scales, M + ".scale_2", DType::F32, slices), slot, 1, &scale_2);
-      if (scales.find(M + ".input_amax"))
-        scales.read_f32(scale_tensor(scales, M + ".input_amax", DType::F32, m.fused() ? E : 1),
-                        static_cast<uint64_t>(m.fused() ? m.expert : 0), 1, &amax);
+      scales.read_f32(scales.expect(M + ".scale_2", DType::F32, slices), slot, 1, &scale_2);
+      check_scalar(scales_path, M + ".scale_2", slot, scale_2);
+      if (scales.find(M + ".input_amax")) {
+        const auto at = static_cast<uint64_t>(m.fused() ? m.expert : 0);
+        scales.read_f32(scales.expect(M + ".input_amax", DType::F32, m.fused() ? E : 1), at, 1, &amax);
+        check_scalar(scales_path, M + ".input_amax", at, amax);
+      }
       format->write_stored(m, bits, block_scales, scale_2, amax);
       ++s.modules;
     }
@@ -173,10 +201,8 @@ ExportSummary export_packed(const ExportOptions& o) {
     progress.layer_done(lp.index, "");
   }
   format->write_rest(by_layer.others);
-  nlohmann::ordered_json report;
-  if (const auto r = o.from / "quantization_report.json"; fs::exists(r)) report = io::read_json(r);
-  report["exported"] = {{"from", o.from.string()}, {"format", packing_name(packed.packing)}};
-  format->finish(pc.method, report);
+  format->finish(pc.method, nullptr);  // the report is the quantize run's, copied as it is
+  if (const auto r = o.from / "quantization_report.json"; fs::exists(r)) out.copy_file(r);
   out.commit();
   // Bytes read: the quantized weights and the scales file from the pseudo checkpoint, the rest from `rest`.
   std::set<std::string> quantized_tensors;

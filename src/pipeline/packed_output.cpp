@@ -16,11 +16,14 @@ namespace fp4gptq::pipeline {
 
 namespace {
 
-// The quantized modules stored in each source tensor, in the order the packed file lists them (a fused expert
-// tensor: expert by expert, gate before up).
-std::map<std::string, std::vector<const model::PlannedLinear*>> modules_by_tensor(const model::ModelPlan& plan) {
+// The quantized modules stored in each source tensor (`quantized`), or the unquantized ones stored in fused
+// expert tensors, in the order the packed file lists them (a fused expert tensor: expert by expert, gate before up).
+std::map<std::string, std::vector<const model::PlannedLinear*>> modules_by_tensor(const model::ModelPlan& plan,
+                                                                                  bool quantized) {
   std::map<std::string, std::vector<const model::PlannedLinear*>> by;
-  for (const auto* m : plan.quantized()) by[m->tensor].push_back(m);
+  for (const auto& lp : plan.layers)
+    for (const auto& m : lp.linears)
+      if (m.quantize == quantized && (quantized || m.fused())) by[m.tensor].push_back(&m);
   for (auto& [t, mods] : by)
     std::stable_sort(mods.begin(), mods.end(), [](const auto* a, const auto* b) {
       return std::make_pair(a->expert, a->part) < std::make_pair(b->expert, b->part);
@@ -32,15 +35,24 @@ std::map<std::string, std::vector<const model::PlannedLinear*>> modules_by_tenso
 
 const char* packing_name(Packing p) { return p == Packing::ModelOpt ? "modelopt" : "compressed-tensors"; }
 
-void check_packable(const model::ModelPlan& plan, bool fuse_scales, Packing packing) {
-  const std::string fmt_name = packing_name(packing);
+void check_packed_options(Packing packing, bool fuse_scales, bool w4a4, bool calibrated) {
   if (!fuse_scales)
-    throw Error(fmt_name +
+    throw Error(std::string(packing_name(packing)) +
                 " output needs fused global scales: vLLM and TensorRT-LLM run q/k/v and gate/up as one GEMM with one "
                 "global scale, so per-tensor scale_2 cannot be served (keep scales fused)");
+  if (w4a4 && !calibrated)
+    throw Error("W4A4 (nvfp4 activations) needs input scales from calibration, and round-to-nearest sees no "
+                "activations (use GPTQ, or no activation quantization)");
+}
+
+void check_packable(const model::ModelPlan& plan, bool fuse_scales, Packing packing) {
+  const std::string fmt_name = packing_name(packing);
+  check_packed_options(packing, fuse_scales, false, true);
   for (const auto& lp : plan.layers) {
+    // Fused groups: q/k/v, gate/up; and all experts of a layer, which the engines run as one fused MoE with one
+    // scheme (vLLM's FusedMoE, TensorRT-LLM's), gate/up and down alike.
     std::map<std::string, std::vector<const model::PlannedLinear*>> groups;
-    for (const auto& m : lp.linears) groups[m.input_key].push_back(&m);
+    for (const auto& m : lp.linears) groups[m.expert >= 0 ? "experts" : m.input_key].push_back(&m);
     for (const auto& [key, mods] : groups) {
       std::vector<std::string> quantized, skipped;
       std::string reason;
@@ -48,12 +60,17 @@ void check_packable(const model::ModelPlan& plan, bool fuse_scales, Packing pack
         (m->quantize ? quantized : skipped).push_back(m->module);
         if (!m->quantize && reason.empty()) reason = m->skip_reason;
       }
-      if (!quantized.empty() && !skipped.empty())
-        throw Error(fmt::format("{} output: {} would be left unquantized ({}) while {} of the same fused projection "
-                                "{} quantized; vLLM loads a fused layer with one scheme, so quantize or exclude the "
-                                "whole group",
-                                fmt_name, fmt::join(skipped, ", "), reason, fmt::join(quantized, ", "),
-                                quantized.size() == 1 ? "is" : "are"));
+      if (quantized.empty() || skipped.empty()) continue;
+      auto some = [](const std::vector<std::string>& v) {
+        return fmt::format("{}{}", fmt::join(v.begin(), v.begin() + std::min<size_t>(v.size(), 3), ", "),
+                           v.size() > 3 ? fmt::format(" and {} more", v.size() - 3) : "");
+      };
+      throw Error(fmt::format("{} output: {} would be left unquantized ({}) while {} of the same fused {} {} "
+                              "quantized; the engines load a fused layer with one scheme, so quantize or exclude the "
+                              "whole group",
+                              fmt_name, some(skipped), reason, some(quantized),
+                              key == "experts" ? "MoE experts of layer " + std::to_string(lp.index) : "projection",
+                              quantized.size() == 1 ? "is" : "are"));
     }
   }
 }
@@ -66,8 +83,10 @@ io::CheckpointPlan make_packed_plan(const io::ModelDir& rest, const model::Model
   cp.scales_file = false;
   // compressed-tensors keeps its scalars as [1]; ModelOpt as 0-d tensors.
   const io::Shape scalar = o.packing == Packing::ModelOpt ? io::Shape{} : io::Shape{1};
-  const auto by_tensor = modules_by_tensor(plan);
+  const auto by_tensor = modules_by_tensor(plan, true), unquantized_fused = modules_by_tensor(plan, false);
   for (const auto& name : rest.tensor_names()) {
+    const auto& info = *rest.tensor(name).info;
+    const bool cast = o.rest_dtype && numeric::is_float(info.dtype) && info.dtype != DType::F8_E4M3;
     if (const auto it = by_tensor.find(name); it != by_tensor.end()) {
       for (const auto* m : it->second) {
         const auto n = model::packed_names(o.packing, m->module);
@@ -76,11 +95,12 @@ io::CheckpointPlan make_packed_plan(const io::ModelDir& rest, const model::Model
         cp.model_tensors.push_back({n.global, DType::F32, scalar});
         if (o.w4a4) cp.model_tensors.push_back({n.input, DType::F32, scalar});
       }
-      continue;
+    } else if (const auto f = unquantized_fused.find(name); f != unquantized_fused.end()) {
+      for (const auto* m : f->second)  // the hub's per-expert tensors
+        cp.model_tensors.push_back({m->module + ".weight", cast ? *o.rest_dtype : info.dtype, {m->out, m->in}});
+    } else {
+      cp.model_tensors.push_back({name, cast ? *o.rest_dtype : info.dtype, info.shape});
     }
-    const auto& info = *rest.tensor(name).info;
-    const bool cast = o.rest_dtype && numeric::is_float(info.dtype) && info.dtype != DType::F8_E4M3;
-    cp.model_tensors.push_back({name, cast ? *o.rest_dtype : info.dtype, info.shape});
   }
   return cp;
 }
@@ -93,7 +113,7 @@ std::unique_ptr<PackedCheckpoint> make_packed_checkpoint(io::CheckpointWriter& o
 
 PackedCheckpoint::PackedCheckpoint(io::CheckpointWriter& out, const io::ModelDir& rest, const model::ModelPlan& plan,
                                    PackedOptions o)
-    : out_(out), rest_(rest), plan_(plan), o_(o) {}
+    : out_(out), rest_(rest), plan_(plan), o_(o), unquantized_fused_(modules_by_tensor(plan, false)) {}
 
 void PackedCheckpoint::as_stored(const model::PlannedLinear& m, std::vector<float>& v) const {
   round_to_dtype(m.tensor, o_.stored_dtype, v);
@@ -134,34 +154,47 @@ void PackedCheckpoint::write_stored(const model::PlannedLinear& m, const uint16_
 }
 
 void PackedCheckpoint::write_rest(const std::vector<std::string>& names) {
-  if (!pending_.empty()) {
-    // One input amax per fused group (the modules share their input), then the starved experts' fallback.
-    std::map<std::string, float> group;
-    std::map<model::SeqGroup, float> experts;
-    for (const auto& p : pending_) group[p.m->input_key] = std::max(group[p.m->input_key], p.amax);
-    for (const auto& p : pending_)
-      if (p.m->expert >= 0) experts[p.m->group] = std::max(experts[p.m->group], group[p.m->input_key]);
-    std::set<std::string> warned;
-    for (const auto& p : pending_) {
-      float amax = group[p.m->input_key];
-      if (amax == 0 && p.m->expert >= 0) {
-        amax = experts[p.m->group];
-        if (warned.insert(p.m->input_key).second)
-          log_warning(fmt::format("{}: no calibration input reached it; its input scale is the layer's max over "
-                                  "experts ({})",
-                                  p.m->module, amax));
-      }
-      if (amax == 0) amax = nvfp4::kGlobalScaleDivisor;  // no input seen at all: input global scale 1
-      const float v = input_value(amax);
-      out_.write_model_part(model::packed_names(o_.packing, p.m->module).input, 0, &v, sizeof v);
+  if (!pending_.empty()) write_input_scales();
+  for (const auto& name : names) {
+    if (!written_.insert(name).second) continue;
+    const auto& src = rest_.tensor(name);
+    const DType dtype = o_.rest_dtype ? *o_.rest_dtype : src.info->dtype;
+    if (const auto f = unquantized_fused_.find(name); f != unquantized_fused_.end()) {
+      for (const auto* m : f->second)  // one slice per expert and part, under the hub's name
+        write_cast_slice(out_, src, m->offset(), static_cast<uint64_t>(m->out * m->in), m->module + ".weight", dtype,
+                         o_.allow_nonfinite);
+    } else {
+      write_cast(out_, src, dtype, o_.allow_nonfinite);
     }
-    pending_.clear();
   }
-  for (const auto& name : names)
-    if (written_.insert(name).second)
-      write_cast(out_, rest_.tensor(name), o_.rest_dtype ? *o_.rest_dtype : rest_.tensor(name).info->dtype,
-                 o_.allow_nonfinite);
   for (const auto& name : names) rest_.tensor(name).release();
+}
+
+// One input amax per fused group (its modules share their input), then the starved experts' fallback: the max
+// over the layer's experts of the same projection (gate/up, or down).
+void PackedCheckpoint::write_input_scales() {
+  std::map<std::string, float> group;
+  std::map<model::SeqGroup, float> experts;
+  for (const auto& p : pending_) group[p.m->input_key] = std::max(group[p.m->input_key], p.amax);
+  for (const auto& p : pending_)
+    if (p.m->expert >= 0) experts[p.m->group] = std::max(experts[p.m->group], group[p.m->input_key]);
+  std::set<int64_t> starved;
+  for (const auto& p : pending_) {
+    float amax = group[p.m->input_key];
+    if (amax == 0 && p.m->expert >= 0) {
+      amax = experts[p.m->group];
+      starved.insert(p.m->expert);
+    }
+    if (amax == 0) amax = nvfp4::kGlobalScaleDivisor;  // no input seen at all: input global scale 1
+    const float v = input_value(amax);
+    out_.write_model_part(model::packed_names(o_.packing, p.m->module).input, 0, &v, sizeof v);
+  }
+  if (!starved.empty())
+    log_warning(fmt::format("layer {}: experts {} saw no calibration token; their W4A4 input scales are the layer's "
+                            "largest expert input amax (gate/up {}, down {})",
+                            model::layer_of(pending_.front().m->tensor), fmt::join(starved, ", "),
+                            experts[model::SeqGroup::MlpGateUp], experts[model::SeqGroup::MlpDown]));
+  pending_.clear();
 }
 
 std::vector<std::string> PackedCheckpoint::ignored() const {
@@ -187,7 +220,7 @@ void PackedCheckpoint::finish(const MethodFields& method, const nlohmann::ordere
   out_.write_json("quantize_config.json", qc);
   write_side_files();
   for (const auto& f : side_files(rest_.dir())) out_.copy_file(f);
-  out_.write_json("quantization_report.json", report);
+  if (!report.is_null()) out_.write_json("quantization_report.json", report);
 }
 
 // compressed-tensors keeps the reciprocal of scale_2 (its "global scale" multiplies); 1 for an all-zero group.
@@ -240,7 +273,14 @@ nlohmann::ordered_json ModelOptCheckpoint::hf_quant_config() const {
            {{"quant_algo", o_.w4a4 ? "NVFP4" : "W4A16_NVFP4"},
             {"kv_cache_quant_algo", nullptr},
             {"group_size", nvfp4::kBlockSize},
-            {"exclude_modules", ignored()}}}};
+            {"exclude_modules", exclude_modules()}}}};
+}
+
+// ModelOpt lists them sorted as strings.
+std::vector<std::string> ModelOptCheckpoint::exclude_modules() const {
+  auto v = ignored();
+  std::sort(v.begin(), v.end());
+  return v;
 }
 
 // config.json's quantization_config of newer ModelOpt exports (convert_hf_quant_config_format).
@@ -253,7 +293,7 @@ nlohmann::ordered_json ModelOptCheckpoint::quantization_config() const {
   group["weights"] = args();
   group["targets"] = {"Linear"};
   return {{"config_groups", {{"group_0", group}}},
-          {"ignore", ignored()},
+          {"ignore", exclude_modules()},
           {"quant_algo", o_.w4a4 ? "NVFP4" : "W4A16_NVFP4"},
           {"producer", producer()},
           {"quant_method", "modelopt"}};

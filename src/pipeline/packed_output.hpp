@@ -34,6 +34,9 @@ struct PackedOptions {
   bool allow_nonfinite = false;
 };
 
+// What the options alone rule out: per-tensor global scales (below), W4A4 without calibration.
+void check_packed_options(Packing packing, bool fuse_scales, bool w4a4, bool calibrated);
+
 // Refuses what the serving engines cannot load, before any work: per-tensor global scales (--no-fuse-scales:
 // q/k/v and gate/up run as one GEMM with one global scale), and a fused group (q/k/v; an expert's gate/up)
 // partly quantized (one scheme per fused layer).
@@ -60,8 +63,10 @@ class PackedCheckpoint : public OutputFormat {
   void write_stored(const model::PlannedLinear& m, const uint16_t* stored, const uint8_t* block_scales, float scale_2,
                     float input_amax);
   // Also writes the input scales of the modules written since the last call (the layer's): max over each
-  // fused group; an expert that saw no token takes the max over the layer's experts of its projection.
+  // fused group; an expert that saw no token takes the max over the layer's experts of its projection. An
+  // unquantized fused expert tensor is written per expert, as the hub's 2D tensors.
   void write_rest(const std::vector<std::string>& names) override;
+  // A null report writes none (export copies the quantize run's).
   void finish(const MethodFields& method, const nlohmann::ordered_json& report) override;
 
  protected:
@@ -84,9 +89,12 @@ class PackedCheckpoint : public OutputFormat {
     const model::PlannedLinear* m;
     float amax;
   };
+  void write_input_scales();
   std::vector<Pending> pending_;      // modules written since the last write_rest (W4A4)
   std::set<std::string> written_;     // source tensors holding quantized modules
   std::vector<uint8_t> packed_;       // scratch: a module's packed codes
+  // Unquantized modules stored in fused expert tensors: written per expert under the hub's names.
+  std::map<std::string, std::vector<const model::PlannedLinear*>> unquantized_fused_;
 };
 
 class CompressedTensorsCheckpoint final : public PackedCheckpoint {
@@ -109,6 +117,7 @@ class ModelOptCheckpoint final : public PackedCheckpoint {
   nlohmann::ordered_json quantization_config() const override;
   void write_side_files() const override;
   nlohmann::ordered_json hf_quant_config() const;
+  std::vector<std::string> exclude_modules() const;
 };
 
 std::unique_ptr<PackedCheckpoint> make_packed_checkpoint(io::CheckpointWriter& out, const io::ModelDir& rest,

@@ -40,8 +40,7 @@ QuantizeSummary rtn_into(io::CheckpointWriter& out, const io::ModelDir& src, con
                          const QuantizeOptions& o, const linalg::Context& ctx) {
   out.keep_staging_on_failure(false);  // nothing to resume: rtn keeps no journal
   const RtnMethod method;
-  if (o.packed && o.packed->w4a4)
-    throw Error("W4A4 (nvfp4 activations) needs input scales from calibration; round-to-nearest sees no activations");
+  if (o.packed) check_packed_options(o.packed->packing, o.fuse_scales, o.packed->w4a4, /*calibrated=*/false);
   const auto format = output_format(out, src, plan, o, /*calibrated=*/false);
   return LayerLoop(ctx, method, *format, src, plan, o, nullptr).run();
 }

@@ -138,6 +138,11 @@ nlohmann::ordered_json run_fingerprint(const io::ModelDir& src, const model::Mod
   f["act_dtype"] = numeric::dtype_name(o.act_dtype);
   f["compute"] = o.compute == model::Compute::F32 ? "f32" : "bf16";
   f["dtype"] = numeric::dtype_name(o.dtype);
+  f["format"] = o.packed ? packing_name(o.packed->packing) : "pseudo";
+  if (o.packed) {
+    f["activations"] = o.packed->w4a4 ? "nvfp4" : "none";
+    f["unquantized_dtype"] = o.packed->rest_dtype ? std::string(numeric::dtype_name(*o.packed->rest_dtype)) : "as the source";
+  }
   f["true_sequential"] = o.true_sequential;
   f["fuse_scales"] = o.fuse_scales;
   f["moe_min_tokens"] = o.moe_min_tokens;

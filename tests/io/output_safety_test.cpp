@@ -83,6 +83,12 @@ TEST(OutputSafety, StagingIsLockedAndStaleStagingIsRemoved) {
     // flock conflicts between open file descriptions, so a second owner in this process is refused too.
     test::expect_error([&] { StagedDir second(out, false); }, {"another fp4gptq process", "locked"});
     EXPECT_TRUE(fs::exists(first.path()));
+    // Also through StagedDir::at (the CLI's and the API's staging_dir path), with and without resume: the
+    // refused one must not remove the directory it failed to take, nor what the owner wrote there.
+    std::ofstream(first.path() / "layer0.safetensors.partial") << "data";
+    for (const bool resume : {false, true})
+      test::expect_error([&] { StagedDir::at(first.path(), resume); }, {"another fp4gptq process", "locked"});
+    EXPECT_TRUE(fs::exists(first.path() / "layer0.safetensors.partial"));
   }
   EXPECT_TRUE(test::nothing_named(dir.path(), "out.")) << "an abandoned StagedDir removes its staging";
 

@@ -108,25 +108,26 @@ TEST(CanonicalCodes, VectorizedPathEqualsThePortableOne) {
   std::mt19937 rng(11);
   std::normal_distribution<float> nd(0.0f, 1.0f);
   const int64_t cols = 512;
-  for (const float spread : {1e-3f, 1.0f, 1e-36f}) {
-    std::vector<float> w(cols);
-    for (auto& x : w) x = nd(rng) * spread;
-    std::fill_n(w.begin() + 32, 16, 0.0f);
-    const auto q = quantize_rtn(w.data(), 1, cols);
-    std::vector<uint16_t> stored(cols);
-    for (int64_t i = 0; i < cols; ++i) stored[i] = numeric::f32_to_f16(q.dequant[i]);
-    std::vector<uint8_t> a(cols / 2), b(cols / 2);
-    const size_t ra = recover_codes(stored.data(), cols, q.block_scales.data(), q.scale_2, DType::F16, a.data(), true);
-    const size_t rb = recover_codes(stored.data(), cols, q.block_scales.data(), q.scale_2, DType::F16, b.data(), false);
-    ASSERT_EQ(ra, static_cast<size_t>(cols));
-    ASSERT_EQ(rb, static_cast<size_t>(cols));
-    EXPECT_EQ(a, b) << "spread " << spread;
-    stored[300] ^= 1;  // one ulp off: on no grid point (the grid's fp16 values are far apart at these scales)
-    if (spread != 1e-36f) {
-      EXPECT_EQ(recover_codes(stored.data(), cols, q.block_scales.data(), q.scale_2, DType::F16, a.data(), true), 300u);
-      EXPECT_EQ(recover_codes(stored.data(), cols, q.block_scales.data(), q.scale_2, DType::F16, b.data(), false), 300u);
+  for (const DType dtype : {DType::F16, DType::BF16})
+    for (const float spread : {1e-3f, 1.0f, 1e-36f}) {
+      SCOPED_TRACE(spread);
+      std::vector<float> w(cols);
+      for (auto& x : w) x = nd(rng) * spread;
+      std::fill_n(w.begin() + 32, 16, 0.0f);
+      const auto q = quantize_rtn(w.data(), 1, cols);
+      std::vector<uint16_t> stored(cols);
+      for (int64_t i = 0; i < cols; ++i)
+        stored[i] = dtype == DType::F16 ? numeric::f32_to_f16(q.dequant[i]) : numeric::f32_to_bf16(q.dequant[i]);
+      std::vector<uint8_t> a(cols / 2), b(cols / 2);
+      const size_t ra = recover_codes(stored.data(), cols, q.block_scales.data(), q.scale_2, dtype, a.data(), true);
+      const size_t rb = recover_codes(stored.data(), cols, q.block_scales.data(), q.scale_2, dtype, b.data(), false);
+      ASSERT_EQ(ra, static_cast<size_t>(cols));
+      ASSERT_EQ(rb, static_cast<size_t>(cols));
+      EXPECT_EQ(a, b);
+      stored[300] ^= 1;  // one ulp off: on no grid point (grid values are far apart at these scales)
+      EXPECT_EQ(recover_codes(stored.data(), cols, q.block_scales.data(), q.scale_2, dtype, a.data(), true), 300u);
+      EXPECT_EQ(recover_codes(stored.data(), cols, q.block_scales.data(), q.scale_2, dtype, b.data(), false), 300u);
     }
-  }
 }
 
 }  // namespace
