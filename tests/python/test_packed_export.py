@@ -331,3 +331,40 @@ def test_moe_experts_are_one_scheme(moe_model, moe_fused_model, tmp_path):
                 outs["fused"] / "model.safetensors", name), name
     data = pathlib.Path(moe_model) / "calibration.jsonl"
     assert ppl(outs["per"], data) == ppl(outs["fused"], data)
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_a_killed_packed_run_resumes_to_the_same_bytes(moe_fused_model, tmp_path, fmt):
+    """SIGKILL right after layer 1 is journaled, then --resume: the packed W4A4 checkpoint (whose input scales are
+    written per layer) equals the uninterrupted run's."""
+    import os
+    import subprocess
+    from conftest import CLI
+    args = [CLI, "quantize", "--model", moe_fused_model, "--calib", moe_fused_model / "calibration.jsonl", "--quiet",
+            "--threads", 2, "--format", fmt, "--activations", "nvfp4"]
+    whole = quantize(moe_fused_model, tmp_path / "whole", "--format", fmt, "--activations", "nvfp4")
+    env = dict(os.environ, FP4GPTQ_TEST_SIGNAL_AFTER_LAYER="9:1")
+    r = subprocess.run([*map(str, args), "--out", str(tmp_path / "killed")], env=env, capture_output=True, text=True)
+    assert r.returncode == -9, r.stderr
+    assert not (tmp_path / "killed").exists()
+    run_cli(*args[1:], "--out", tmp_path / "killed", "--resume")
+    assert file_digests(tmp_path / "killed") == file_digests(whole)
+    # another format is refused by name, not by a checksum
+    other = "modelopt" if fmt == "compressed-tensors" else "compressed-tensors"
+    r = subprocess.run([*map(str, args), "--out", str(tmp_path / "again")], env=env, capture_output=True, text=True)
+    assert r.returncode == -9
+    refused((*map(str, args[1:-4]), "--format", other, "--activations", "nvfp4", "--out", tmp_path / "again",
+             "--resume"), "format")
+
+
+def test_export_dtype_casts_the_unquantized_tensors(runs, tmp_path):
+    run_cli("export", "--from", runs["pseudo"], "--model", runs["model"], "--format", "compressed-tensors", "--dtype",
+            "float16", "--out", tmp_path / "x", "--quiet")
+    header = read_header(tmp_path / "x" / "model.safetensors")
+    assert header["model.norm.weight"]["dtype"] == "F16"
+    assert json.loads((tmp_path / "x" / "config.json").read_text())["torch_dtype"] == "float16"
+    # the packed tensors are those of the run that kept bf16
+    for name, info in header.items():
+        if name != "__metadata__" and info["dtype"] in ("U8", "F8_E4M3"):
+            assert tensor_bytes(tmp_path / "x" / "model.safetensors", name) == tensor_bytes(
+                runs["compressed-tensors", "none"] / "model.safetensors", name), name
