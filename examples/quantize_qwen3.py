@@ -31,8 +31,13 @@ def main():
     parser.add_argument("--calib", required=True, help="calibration text: JSONL with \"text\", or .txt")
     parser.add_argument("--num_calibrations", type=int, default=128, help="calibration examples")
     parser.add_argument("--seqlen", type=int, default=2048, help="tokens per example at most")
-    parser.add_argument("--out", required=True, help="output directory (the pseudo-quantized checkpoint)")
+    parser.add_argument("--out", required=True, help="output directory")
     parser.add_argument("--threads", type=int, default=0, help="threads (0: all cores)")
+    parser.add_argument("--format", default="pseudo", choices=("pseudo", "compressed-tensors", "modelopt"),
+                        help="pseudo-quantized float16, or packed NVFP4 for vLLM (compressed-tensors) / TensorRT-LLM "
+                             "(modelopt)")
+    parser.add_argument("--activations", default="none", choices=("none", "nvfp4"),
+                        help="packed formats: W4A16 (none) or W4A4 (nvfp4)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
@@ -47,7 +52,7 @@ def main():
     logging.info("%d calibration examples, %d tokens", len(examples), sum(len(e["input_ids"]) for e in examples))
 
     quantize_config = BaseQuantizeConfig(bits=4, group_size=16, desc_act=False, quant_method=QUANT_METHOD.NVFP4,
-                                         threads=args.threads)
+                                         threads=args.threads, format=args.format, activations=args.activations)
     model = AutoGPTQForCausalLM.from_pretrained(args.model_name, quantize_config)
     report = model.quantize(examples, use_triton=False, cache_examples_on_gpu=False)
     model.save_quantized(args.out, use_safetensors=True)

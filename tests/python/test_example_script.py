@@ -21,3 +21,16 @@ def test_the_script_quantizes_a_tiny_model_as_the_cli(dense_model, tmp_path):
     assert file_digests(tmp_path / "py") == file_digests(tmp_path / "cli")
     assert report_rows(tmp_path / "py") == report_rows(tmp_path / "cli")
     assert json.loads((tmp_path / "py/quantize_config.json").read_text())["quant_method"] == "nvfp4"
+
+
+def test_the_script_writes_a_packed_checkpoint(dense_model, tmp_path):
+    r = subprocess.run([sys.executable, str(SOURCE / "examples/quantize_qwen3.py"), "--model_name", str(dense_model),
+                        "--calib", str(TOKENIZERS / "eval/eval.jsonl"), "--num_calibrations", "12", "--seqlen", "40",
+                        "--out", str(tmp_path / "py"), "--threads", "2", "--format", "modelopt", "--activations",
+                        "nvfp4"], capture_output=True, text=True, env=os.environ)
+    assert r.returncode == 0, r.stderr
+    run_cli("quantize", "--model", dense_model, "--calib", TOKENIZERS / "eval/eval.jsonl", "--nsamples", 12,
+            "--seqlen", 40, "--threads", 2, "--out", tmp_path / "cli", "--quiet", "--format", "modelopt",
+            "--activations", "nvfp4")
+    assert file_digests(tmp_path / "py") == file_digests(tmp_path / "cli")
+    assert json.loads((tmp_path / "py/hf_quant_config.json").read_text())["quantization"]["quant_algo"] == "NVFP4"
