@@ -76,8 +76,10 @@ std::string describe_format(const io::ModelDir& dir, const model::ModelPlan& pla
       const auto base = j.value("model_file_base_name", std::string(io::kModelFileBase));
       const auto scales = dir.dir() / (base + "_scales.safetensors");
       int64_t modules = 0;
-      if (std::filesystem::exists(scales))
-        for (const auto& t : io::SafetensorsFile(scales).tensors()) modules += t.name.ends_with(".per_block_scale");
+      if (std::filesystem::exists(scales)) {
+        const io::SafetensorsFile file(scales);  // alive through the loop (a temporary's tensors() would not be)
+        for (const auto& t : file.tensors()) modules += t.name.ends_with(".per_block_scale");
+      }
       return fmt::format("pseudo-quantized NVFP4 ({}): {} modules with block scales in {}{}", j.value("algorithm", "?"),
                          modules, scales.filename().string(),
                          std::filesystem::exists(scales) ? "" : " (missing: export needs it)");
