@@ -206,4 +206,29 @@ struct Perplexity {
 Perplexity evaluate_perplexity(const std::filesystem::path& model_dir, const std::filesystem::path& data,
                                const EvalConfig& config = {});
 
+// eval: how far a model's next-token distributions are from the base's (docs/DESIGN.md §8b), as llama.cpp's
+// llama-perplexity --kl-divergence: per scored token KL(P_base ‖ P_model), and how often both models' most
+// likely next tokens agree, on eval-ppl's windows.
+struct CompareConfig {
+  EvalConfig eval;                         // data, seqlen (0 with base_logits: the file's), compute, threads
+  std::filesystem::path base_logits;       // the base's stored distributions, instead of a base directory
+  std::filesystem::path save_base_logits;  // store the base's distributions here for later runs
+  bool overwrite = false;                  // an existing save_base_logits file
+};
+
+struct Comparison {
+  Perplexity base, model;  // model's is empty when only the base ran (to save its logits)
+  double ppl_ratio = 0;    // model / base
+  int64_t seqlen = 0, tokens = 0;  // window length, scored tokens
+  double kld_mean = 0, kld_ci95 = 0;  // mean KL (nats) and the half-width of its 95% interval
+  double kld_median = 0, kld_p99 = 0, kld_max = 0;
+  double top1 = 0, top1_ci95 = 0;  // share of tokens with the same most likely next token, and its 95% half-width
+};
+
+// model_dir may be empty when save_base_logits is set; base_dir may be empty when base_logits is set (then data
+// may be empty too: the file holds its tokens). Text data is encoded with the model's tokenizer (or
+// config.eval.tokenizer); both directories' tokenizer.json files, where both have one, must be the same.
+Comparison compare_models(const std::filesystem::path& model_dir, const std::filesystem::path& base_dir,
+                          const std::filesystem::path& data, const CompareConfig& config = {});
+
 }  // namespace fp4gptq

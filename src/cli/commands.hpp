@@ -16,6 +16,7 @@ Subcommand add_inspect(CLI::App& app);
 Subcommand add_rtn(CLI::App& app);
 Subcommand add_quantize(CLI::App& app);
 Subcommand add_eval_ppl(CLI::App& app);
+Subcommand add_eval(CLI::App& app);
 Subcommand add_tokenize(CLI::App& app);
 Subcommand add_export(CLI::App& app);
 

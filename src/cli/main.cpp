@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
 
   const std::vector<fp4gptq::cli::Subcommand> commands = {
       fp4gptq::cli::add_quantize(app), fp4gptq::cli::add_rtn(app), fp4gptq::cli::add_eval_ppl(app),
+      fp4gptq::cli::add_eval(app),
       fp4gptq::cli::add_tokenize(app), fp4gptq::cli::add_export(app),  fp4gptq::cli::add_inspect(app),
       fp4gptq::cli::add_make_tiny_model(app)};
   try {

@@ -21,26 +21,34 @@ std::vector<float> embed_tokens(const io::ModelDir& dir, const ModelConfig& c, c
   return out;
 }
 
+LmHead::LmHead(const io::ModelDir& dir, const ModelConfig& c, Compute compute)
+    : dir_(dir), c_(c), compute_(compute), norm_(dir.tensor("model.norm.weight").read_f32()) {}
+
+void LmHead::final_norm(float* x, int64_t rows) const {
+  rms_norm(x, rows, c_.hidden_size, norm_.data(), c_.rms_norm_eps, x);
+}
+
+void LmHead::logits(const linalg::Context& ctx, const float* x, int64_t rows, int64_t v0, int64_t nv,
+                    float* out) const {
+  const int64_t H = c_.hidden_size;
+  const auto& head = dir_.tensor(c_.tie_word_embeddings ? "model.embed_tokens.weight" : "lm_head.weight");
+  w_.resize(static_cast<size_t>(nv * H));
+  head.file->read_f32(*head.info, static_cast<uint64_t>(v0 * H), static_cast<uint64_t>(nv * H), w_.data());
+  Linear l(nv, H, compute_);
+  l.set_weight(w_.data());
+  l.forward(ctx, x, rows, out);
+}
+
 void lm_head_chunks(const linalg::Context& ctx, const io::ModelDir& dir, const ModelConfig& c, const float* hidden,
                     int64_t rows, Compute compute, const std::function<void(int64_t, int64_t, const float*)>& consume,
                     bool apply_final_norm) {
-  const int64_t H = c.hidden_size;
-  std::vector<float> x(hidden, hidden + rows * H);
-  if (apply_final_norm) {
-    const auto norm = dir.tensor("model.norm.weight").read_f32();
-    rms_norm(x.data(), rows, H, norm.data(), c.rms_norm_eps, x.data());
-  }
-  const auto& head = dir.tensor(c.tie_word_embeddings ? "model.embed_tokens.weight" : "lm_head.weight");
-  constexpr int64_t kVocabChunk = 8192;
-  std::vector<float> w, logits;
-  for (int64_t v0 = 0; v0 < c.vocab_size; v0 += kVocabChunk) {
-    const int64_t nv = std::min(kVocabChunk, c.vocab_size - v0);
-    w.resize(static_cast<size_t>(nv * H));
-    head.file->read_f32(*head.info, static_cast<uint64_t>(v0 * H), static_cast<uint64_t>(nv * H), w.data());
-    Linear l(nv, H, compute);
-    l.set_weight(w.data());
+  const LmHead head(dir, c, compute);
+  std::vector<float> x(hidden, hidden + rows * c.hidden_size), logits;
+  if (apply_final_norm) head.final_norm(x.data(), rows);
+  for (int64_t v0 = 0; v0 < c.vocab_size; v0 += LmHead::kVocabChunk) {
+    const int64_t nv = std::min(LmHead::kVocabChunk, c.vocab_size - v0);
     logits.resize(static_cast<size_t>(rows * nv));
-    l.forward(ctx, x.data(), rows, logits.data());
+    head.logits(ctx, x.data(), rows, v0, nv, logits.data());
     consume(v0, nv, logits.data());
   }
 }
@@ -70,8 +78,7 @@ std::vector<float> forward_logits(const linalg::Context& ctx, const io::ModelDir
   }
   if (on_hidden) {
     auto normed = x;
-    const auto norm = dir.tensor("model.norm.weight").read_f32();
-    rms_norm(normed.data(), rows, c.hidden_size, norm.data(), c.rms_norm_eps, normed.data());
+    LmHead(dir, c, compute).final_norm(normed.data(), rows);
     on_hidden(static_cast<int64_t>(plan.layers.size()) + 1, normed);
   }
   std::vector<float> logits(static_cast<size_t>(rows * c.vocab_size));

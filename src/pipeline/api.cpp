@@ -1,11 +1,15 @@
 // The public API (include/fp4gptq/fp4gptq.hpp) over the pipeline.
 #include "fp4gptq/fp4gptq.hpp"
 
+#include <optional>
+
 #include "calib/calibration.hpp"
 #include "calib/text_calibration.hpp"
 #include "io/checkpoint_writer.hpp"
 #include "model/config.hpp"
 #include "pipeline/checkpoint_output.hpp"
+#include "io/mapped_file.hpp"
+#include "pipeline/eval_divergence.hpp"
 #include "pipeline/eval_ppl.hpp"
 #include "pipeline/export.hpp"
 #include "pipeline/quantize.hpp"
@@ -222,24 +226,99 @@ ExportReport export_checkpoint(const std::filesystem::path& from, const std::fil
   return {s.modules, s.input_bytes, s.output_bytes, s.seconds};
 }
 
+namespace {
+
+// The token stream of an evaluation data file: token-id JSONL as is, text encoded with `c.tokenizer` or, when
+// that is empty, `model_dir`'s tokenizer.
+std::vector<int32_t> eval_stream(const std::filesystem::path& data, const std::filesystem::path& model_dir,
+                                 int64_t vocab_size, const EvalConfig& c) {
+  std::vector<int32_t> stream;
+  if (calib::detect_kind(data, c.text_field) == calib::FileKind::TokenIds) {
+    for (const auto& s : calib::read_token_jsonl(data, vocab_size).samples)
+      stream.insert(stream.end(), s.begin(), s.end());
+  } else {
+    const auto tok = Tokenizer::from_pretrained(c.tokenizer.empty() ? model_dir : c.tokenizer, c.bos);
+    stream = calib::text_stream(data, tok.impl(), vocab_size, c.text_field);
+  }
+  return stream;
+}
+
+int64_t config_vocab(const io::ModelDir& dir) {
+  return model::ModelConfig::parse(dir.config(), dir.config_path().string()).vocab_size;
+}
+
+// Two model directories with tokenizer.json files that differ do not encode text alike: refused.
+void check_same_tokenizer(const std::filesystem::path& a, const std::filesystem::path& b) {
+  const auto ta = a / "tokenizer.json", tb = b / "tokenizer.json";
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(ta, ec) || !std::filesystem::is_regular_file(tb, ec)) return;
+  const io::MappedFile fa(ta), fb(tb);
+  if (fa.size() != fb.size() || !std::equal(fa.data(), fa.data() + fa.size(), fb.data()))
+    throw Error("eval: " + ta.string() + " and " + tb.string() +
+                " differ: the model and the base must share a tokenizer");
+}
+
+Perplexity public_ppl(const pipeline::Perplexity& p) { return {p.ppl, p.mean_nll, p.windows, p.scored_tokens}; }
+
+}  // namespace
+
 Perplexity evaluate_perplexity(const std::filesystem::path& model_dir, const std::filesystem::path& data,
                                const EvalConfig& c) {
   linalg::Context ctx(c.threads);
   ctx.set_cancel_hook(c.cancelled);
   const io::ModelDir dir(model_dir);
-  const auto cfg = model::ModelConfig::parse(dir.config(), dir.config_path().string());
-  std::vector<int32_t> stream;
-  if (calib::detect_kind(data, c.text_field) == calib::FileKind::TokenIds) {
-    for (const auto& s : calib::read_token_jsonl(data, cfg.vocab_size).samples)
-      stream.insert(stream.end(), s.begin(), s.end());
-  } else {
-    const auto tok = Tokenizer::from_pretrained(c.tokenizer.empty() ? model_dir : c.tokenizer, c.bos);
-    stream = calib::text_stream(data, tok.impl(), cfg.vocab_size, c.text_field);
-  }
+  const auto stream = eval_stream(data, model_dir, config_vocab(dir), c);
   const bool f32 = c.compute == Compute::F32;
-  const auto p = pipeline::eval_perplexity(ctx, dir, stream, c.seqlen, internal(c.compute),
-                                           f32 ? numeric::DType::F32 : numeric::DType::BF16, c.quiet);
-  return {p.ppl, p.mean_nll, p.windows, p.scored_tokens};
+  return public_ppl(pipeline::eval_perplexity(ctx, dir, stream, c.seqlen, internal(c.compute),
+                                              f32 ? numeric::DType::F32 : numeric::DType::BF16, c.quiet));
+}
+
+Comparison compare_models(const std::filesystem::path& model_dir, const std::filesystem::path& base_dir,
+                          const std::filesystem::path& data, const CompareConfig& c) {
+  linalg::Context ctx(c.eval.threads);
+  ctx.set_cancel_hook(c.eval.cancelled);
+  if (model_dir.empty() && c.save_base_logits.empty())
+    throw Error("eval: nothing to do: give a model to compare, or a file to save the base's logits in");
+  if (base_dir.empty() && c.base_logits.empty())
+    throw Error("eval: no base: give the original model directory or a base-logits file");
+  if (!base_dir.empty() && !c.base_logits.empty())
+    throw Error("eval: both a base model and a base-logits file were given; one is expected");
+  if (base_dir.empty() && !c.save_base_logits.empty())
+    throw Error("eval: saving base logits needs the base model directory, not a base-logits file");
+  std::optional<io::ModelDir> model, base;
+  if (!model_dir.empty()) model.emplace(model_dir);
+  if (!base_dir.empty()) base.emplace(base_dir);
+  if (model && base) check_same_tokenizer(model_dir, base_dir);
+  pipeline::DivergenceInputs in;
+  in.model = model ? &*model : nullptr;
+  in.base = base ? &*base : nullptr;
+  in.base_logits = c.base_logits;
+  in.save_base_logits = c.save_base_logits;
+  in.overwrite = c.overwrite;
+  in.seqlen = c.eval.seqlen;
+  in.compute = internal(c.eval.compute);
+  in.act_dtype = c.eval.compute == Compute::F32 ? numeric::DType::F32 : numeric::DType::BF16;
+  in.quiet = c.eval.quiet;
+  if (!data.empty()) {
+    in.stream = eval_stream(data, model ? model_dir : base_dir, config_vocab(model ? *model : *base), c.eval);
+  } else if (c.base_logits.empty()) {
+    throw Error("eval: no data: give the evaluation data (or a base-logits file, which holds its tokens)");
+  }
+  const auto d = pipeline::eval_divergence(ctx, in);
+  Comparison r;
+  r.base = public_ppl(d.base);
+  r.model = public_ppl(d.model);
+  r.ppl_ratio = d.ppl_ratio;
+  r.seqlen = d.seqlen;
+  r.tokens = d.tokens;
+  r.kld_mean = d.kld_mean;
+  r.kld_ci95 = d.kld_ci95;
+  r.kld_median = d.kld_median;
+  r.kld_p99 = d.kld_p99;
+  r.kld_max = d.kld_max;
+  r.top1 = d.top1;
+  r.top1_ci95 = d.top1_ci95;
+  return r;
 }
 
 }  // namespace fp4gptq

@@ -1,5 +1,8 @@
 // The fp4gptq command as a user runs it: exit codes, messages, --help, and the README's flow.
+#include <fmt/core.h>
 #include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
 
 #include <regex>
 #include <set>
@@ -120,6 +123,35 @@ TEST_F(CliQuantize, WritesTheCheckpointAndEvalPplReadsIt) {
   EXPECT_NE(a.output.find("ppl "), std::string::npos);
   EXPECT_NE(a.output.find("8 windows of 32 tokens, 248 tokens scored"), std::string::npos) << a.output;
   EXPECT_NE(a.output, b.output) << "the quantized model is a different model";
+}
+
+TEST_F(CliQuantize, EvalComparesWithTheBaseAndStoresItsLogits) {
+  ASSERT_EQ(quantize("--nsamples 6 --seqlen 24 --seed 3").status, 0);
+  const std::string data = " --data " + model() + "/calibration.jsonl --seqlen 32";
+  const auto ppl = run_command(cli() + " eval-ppl --quiet --model " + out() + data);
+  auto r = run_command(cli() + " eval --quiet --json --model " + out() + " --base " + model() + data +
+                       " --save-base-logits " + (dir / "base.lp").string());
+  ASSERT_EQ(r.status, 0) << r.output;
+  const auto j = nlohmann::json::parse(r.output);
+  EXPECT_EQ(j["tokens"], 248);
+  EXPECT_EQ(j["windows"], 8);
+  EXPECT_GT(j["kld"]["mean"].get<double>(), 0.0);
+  EXPECT_LE(j["kld"]["median"].get<double>(), j["kld"]["max"].get<double>());
+  EXPECT_NE(ppl.output.find(fmt::format("ppl {:.6f}", j["ppl_model"].get<double>())), std::string::npos) << ppl.output;
+  // From the stored file: no base, no data, the same text figures.
+  const auto a = run_command(cli() + " eval --quiet --model " + out() + " --base " + model() + data);
+  const auto b = run_command(cli() + " eval --quiet --model " + out() + " --base-logits " + (dir / "base.lp").string());
+  ASSERT_EQ(b.status, 0) << b.output;
+  EXPECT_NE(b.output.find("top-1 agreement"), std::string::npos) << b.output;
+  EXPECT_NE(b.output.find("ppl base"), std::string::npos) << b.output;
+  EXPECT_EQ(a.output.substr(0, a.output.find("KLD")), b.output.substr(0, b.output.find("KLD")));
+  r = run_command(cli() + " eval --quiet --model " + out() + data);
+  EXPECT_EQ(r.status, 2) << r.output;
+  EXPECT_NE(r.output.find("no base"), std::string::npos) << r.output;
+  r = run_command(cli() + " eval --quiet --model " + out() + " --base " + model() + data + " --save-base-logits " +
+                  (dir / "base.lp").string());
+  EXPECT_EQ(r.status, 2) << r.output;
+  EXPECT_NE(r.output.find("exists"), std::string::npos) << r.output;
 }
 
 TEST_F(CliQuantize, MissingOrGarbledConfig) {
