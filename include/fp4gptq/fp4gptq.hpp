@@ -33,6 +33,9 @@ enum class Compute { BF16, F32 };  // matmuls in bf16 with FP32 accumulation, or
 // modelopt method, TensorRT-LLM).
 enum class Format { Pseudo, CompressedTensors, ModelOpt };
 enum class Activations { None, NVFP4 };  // W4A16, or W4A4 (static per-tensor input global scales from calibration)
+// How each block's FP8 scale is chosen (docs/DESIGN.md §4b): the amax rule (ModelOpt's), or the code within
+// [0.75, 1.25]× of it with the smallest error (GPTQ: its loss with the in-block error propagation).
+enum class BlockScaleSearch { None, Mse };
 
 // The one spelling of each option value (CLI flags and error messages use these).
 inline const std::map<std::string, DType>& dtype_names() {
@@ -54,6 +57,11 @@ inline const std::map<std::string, Activations>& activations_names() {
   static const std::map<std::string, Activations> m = {{"none", Activations::None}, {"nvfp4", Activations::NVFP4}};
   return m;
 }
+inline const std::map<std::string, BlockScaleSearch>& block_scale_search_names() {
+  static const std::map<std::string, BlockScaleSearch> m = {{"none", BlockScaleSearch::None},
+                                                            {"mse", BlockScaleSearch::Mse}};
+  return m;
+}
 
 struct QuantizeConfig {
   int bits = 4;           // NVFP4 only: 4
@@ -66,6 +74,8 @@ struct QuantizeConfig {
   bool static_groups = false;  // block scales all first (static) instead of from updated weights (dynamic)
   bool true_sequential = true;
   bool fuse_scales = true;            // q/k/v and gate/up share scale_2
+  BlockScaleSearch block_scale_search = BlockScaleSearch::None;
+  double scale2_max = 448;            // K of scale_2 = amax / (6·K), in [1, 448]: below 448 the block scales get headroom
   std::vector<std::string> exclude;   // regexes of modules to leave unquantized
   DType act_dtype = DType::BFloat16;  // activations kept as BFloat16 | Float32
   Compute compute = Compute::BF16;

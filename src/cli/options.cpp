@@ -43,6 +43,15 @@ void add_output_options(CLI::App* cmd, QuantizeConfig& cfg, std::string& shard, 
                   "Base name of the checkpoint files (<base>.safetensors, <base>_scales.safetensors)")
       ->capture_default_str();
   cmd->add_flag("--no-fuse-scales", no_fuse, "Per-tensor scale_2 instead of one shared by q/k/v and by gate/up");
+  cmd->add_option("--block-scale-search", cfg.block_scale_search,
+                  "FP8 block scales: none (the amax rule, ModelOpt's) or mse (the code within 0.75-1.25x of it with "
+                  "the smallest error: GPTQ's loss with the in-block error propagation, rtn's squared error)")
+      ->transform(CLI::CheckedTransformer(block_scale_search_names()))
+      ->default_str("none");
+  cmd->add_option("--scale2-max", cfg.scale2_max,
+                  "K of scale_2 = amax / (6 K), in [1, 448]: below 448 the block scales get headroom above the amax "
+                  "rule (e.g. 256)")
+      ->capture_default_str();
   cmd->add_option("--exclude", cfg.exclude, "Leave modules matching this regex unquantized (repeatable)");
   cmd->add_flag("--allow-nonfinite", cfg.allow_nonfinite,
                 "Copy NaN/Inf values of tensors that are not quantized as they are (warned) instead of failing");

@@ -20,6 +20,7 @@
 #include "linalg/parallel.hpp"
 #include "numeric/simd.hpp"
 #include "nvfp4/scale_rules.hpp"
+#include "nvfp4/scale_search.hpp"
 
 namespace fp4gptq::gptq {
 
@@ -41,6 +42,39 @@ FP4GPTQ_SIMD_CLONES float quantize_column(const float* w, const float* eff, int6
   return loss;
 }
 
+// The block-scale search of one row's block (docs/DESIGN.md §4b): among the candidates around the amax rule's
+// code, the one whose in-block GPTQ — quantize column i, e_i = (w_i − q_i) / U_ii, w_j −= e_i U_ij for the
+// later columns j of the block — gives the smallest Σ e_i², the loss the solver minimises. Ties keep the rule.
+// w: the row's 16 current values; u: U at [s1, s1] (row stride n).
+uint8_t searched_scale(const float* w, const float* u, int64_t n, float scale_2, float amax) {
+  const uint8_t rule = nvfp4::block_scale_code(amax, scale_2);
+  if (amax == 0.0f) return rule;
+  uint8_t cand[nvfp4::kMaxCandidates];
+  const int count = nvfp4::scale_candidates(rule, cand);
+  auto loss = [&](uint8_t c) {
+    const float eff = nvfp4::effective_scale(c, scale_2);
+    float x[kBlockSize];
+    std::copy(w, w + kBlockSize, x);
+    float l = 0;
+    for (int i = 0; i < kBlockSize; ++i) {
+      float q;
+      nvfp4::quantize_value(x[i], eff, &q);
+      const float e = (x[i] - q) / u[i * n + i];
+      l += e * e;
+      for (int j = i + 1; j < kBlockSize; ++j) x[j] -= e * u[i * n + j];
+    }
+    return l;
+  };
+  uint8_t best = rule;
+  float best_loss = loss(rule);
+  for (int k = 0; k < count; ++k) {
+    if (cand[k] == rule) continue;
+    const float l = loss(cand[k]);
+    if (l < best_loss) best = cand[k], best_loss = l;
+  }
+  return best;
+}
+
 // Dynamic block scales of the block [s1, s2) for rows [r0, r1), from its current, error-updated weights
 // (exact: the updates of every earlier column have reached it). Writes the scale bytes and eff[r].
 void dynamic_scales(const ColumnLoop& L, int64_t s1, int64_t s2, int64_t r0, int64_t r1, float* eff) {
@@ -48,10 +82,17 @@ void dynamic_scales(const ColumnLoop& L, int64_t s1, int64_t s2, int64_t r0, int
   const int64_t rows = L.rows, nb = L.n / kBlockSize, b = nvfp4::block_index(s1);
   const float scale_2 = L.scale_2;
   uint8_t* scales = L.scales;
+  float row[kBlockSize];
   for (int64_t r = r0; r < r1; ++r) {
     float amax = 0;
     for (int64_t j = s1; j < s2; ++j) amax = std::max(amax, std::fabs(wt[j * rows + r]));
-    const uint8_t sc = nvfp4::block_scale_code(amax, scale_2);
+    uint8_t sc;
+    if (L.search_scales) {
+      for (int64_t j = s1; j < s2; ++j) row[j - s1] = wt[j * rows + r];
+      sc = searched_scale(row, &L.u[s1 * L.n + s1], L.n, scale_2, amax);
+    } else {
+      sc = nvfp4::block_scale_code(amax, scale_2);
+    }
     scales[r * nb + b] = sc;
     eff[r] = nvfp4::effective_scale(sc, scale_2);
   }

@@ -20,6 +20,7 @@ struct ColumnLoop {
   float scale_2;
   uint8_t* codes_t;  // [n, rows] outputs, transposed like wt
   float* values_t;
+  bool search_scales = false;  // dynamic scales: the candidate with the smallest in-block GPTQ loss
 };
 
 // Quantizes every column and returns Σ err² over all of them (err = (w − q) / Hinv_jj; AutoGPTQ's loss is half

@@ -4,6 +4,7 @@
 #include <optional>
 
 #include "gptq/hessian.hpp"
+#include "nvfp4/scale_search.hpp"
 
 namespace fp4gptq::gptq {
 
@@ -18,6 +19,8 @@ struct GptqConfig {
   BlockScales block_scales = BlockScales::Dynamic;
   bool desc_act = false;         // act-order: columns by descending diag(H), with static block scales
   std::optional<float> scale_2;  // global scale supplied from outside (fused q/k/v, gate/up); else from W
+  // Block-scale search (dynamic scales: by the in-block GPTQ loss; static: by squared error) and scale_2's K.
+  nvfp4::ScaleRule scale_rule;
   HessianDType hessian_dtype = HessianDType::F32;  // accumulation precision (used by the accumulator)
   bool output_errors = true;                       // compute rel_err and rtn_rel_err (two extra out·in² products)
   double damp_step = 0.01;                         // added to damp_percent after a failed Cholesky

@@ -28,9 +28,10 @@ double quadratic_form_trace(const linalg::Context& ctx, const float* a, int64_t 
 }
 
 GptqResult rtn_result(const linalg::Context& ctx, const float* w, int64_t rows, int64_t cols, const float* h,
-                      float scale_2, const std::string& name, const std::string& why) {
+                      float scale_2, const std::string& name, const std::string& why,
+                      nvfp4::BlockScaleSearch search) {
   GptqResult r;
-  r.q = nvfp4::quantize_rtn(w, rows, cols, scale_2, name);
+  r.q = nvfp4::quantize_rtn(w, rows, cols, scale_2, name, {search, nvfp4::ScaleRule{}.scale2_max});
   r.fallback = true;
   r.note = why;
   std::vector<float> dw(r.q.dequant.size());

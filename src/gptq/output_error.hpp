@@ -15,10 +15,11 @@ namespace fp4gptq::gptq {
 // for the fallback path).
 double quadratic_form_trace(const linalg::Context& ctx, const float* a, int64_t rows, int64_t cols, const float* h);
 
-// Round-to-nearest of w on scale_2 as a GPTQ result: fallback set, `why` as its note, rel_err = rtn_rel_err
-// on H (0 when tr(W H Wᵀ) is 0). What a module gets when GPTQ cannot or must not run.
+// Round-to-nearest of w on scale_2 (block scales by `search`) as a GPTQ result: fallback set, `why` as its
+// note, rel_err = rtn_rel_err on H (0 when tr(W H Wᵀ) is 0). What a module gets when GPTQ cannot or must not run.
 GptqResult rtn_result(const linalg::Context& ctx, const float* w, int64_t rows, int64_t cols, const float* h,
-                      float scale_2, const std::string& name, const std::string& why);
+                      float scale_2, const std::string& name, const std::string& why,
+                      nvfp4::BlockScaleSearch search = nvfp4::BlockScaleSearch::None);
 
 // The output errors of one GPTQ solve, without a product by H. With Hd + λI = R Rᵀ (Hd: H with 1 on the
 // dead diagonals, in processing order), tr(A H Aᵀ) = ‖A R‖² − λ‖A‖² − ‖A[:, dead]‖²: W's form (W is 0 at dead

@@ -11,6 +11,7 @@
 #include "linalg/transpose.hpp"
 #include "numeric/finite.hpp"
 #include "nvfp4/scale_rules.hpp"
+#include "nvfp4/scale_search.hpp"
 
 namespace fp4gptq::gptq {
 
@@ -39,9 +40,11 @@ void validate(const float* w, int64_t rows, int64_t cols, const float* h, int64_
 Prepared prepare(const float* w, int64_t rows, int64_t n, const float* h, const GptqConfig& cfg, Workspace& ws);
 Factor inverse_factor(const linalg::Context& ctx, Workspace& ws, int64_t n, double mean_diag, const GptqConfig& cfg,
                       OutputErrors& out);
-std::vector<uint8_t> static_block_scales(const std::vector<float>& wm, int64_t rows, int64_t n, float scale_2);
+std::vector<uint8_t> static_block_scales(const std::vector<float>& wm, int64_t rows, int64_t n, float scale_2,
+                                         nvfp4::BlockScaleSearch search);
 double quantize_columns(const linalg::Context& ctx, Workspace& ws, int64_t rows, int64_t n, int64_t block_size,
-                        const Prepared& p, bool static_scales, std::vector<uint8_t>& scales);
+                        const Prepared& p, bool static_scales, nvfp4::BlockScaleSearch search,
+                        std::vector<uint8_t>& scales);
 nvfp4::QuantizedMatrix unpermute(const Workspace& ws, int64_t rows, int64_t n, const Prepared& p,
                                  std::vector<uint8_t> scales);
 
@@ -54,14 +57,15 @@ GptqResult gptq_quantize(const linalg::Context& ctx, Workspace& ws, const float*
   const Prepared p = prepare(w, rows, cols, h, cfg, ws);
   if (p.n_dead == cols)
     return rtn_result(ctx, w, rows, cols, h, p.scale_2, name,
-                      "Hessian is zero (no calibration tokens): round-to-nearest");
+                      "Hessian is zero (no calibration tokens): round-to-nearest", cfg.scale_rule.search);
   OutputErrors out(cfg.output_errors, w, ws.wm.data(), rows, cols, p.scale_2, p.dead, p.perm, ws.dw_rtn);
 
   // 2. Hinv = upper Cholesky factor of (H + λI)⁻¹ with λ = damp · mean(diag H), damp raised while that fails.
   const Factor f = inverse_factor(ctx, ws, cols, p.mean_diag, cfg, out);
   if (!f.ok) {
     auto r = rtn_result(ctx, w, rows, cols, h, p.scale_2, name,
-                        "Cholesky failed up to damp " + std::to_string(cfg.damp_max) + ": round-to-nearest");
+                        "Cholesky failed up to damp " + std::to_string(cfg.damp_max) + ": round-to-nearest",
+                        cfg.scale_rule.search);
     r.retries = f.retries;
     r.dead_columns = p.n_dead;
     return r;
@@ -70,9 +74,10 @@ GptqResult gptq_quantize(const linalg::Context& ctx, Workspace& ws, const float*
   // 3. The column loop in processing order: quantize a column, spread its scaled error over the later ones.
   // Static block scales (static mode, and always with act-order) come first, in the original column order.
   const bool static_scales = cfg.desc_act || cfg.block_scales == BlockScales::Static;
-  std::vector<uint8_t> scales = static_scales ? static_block_scales(ws.wm, rows, cols, p.scale_2)
+  const auto search = cfg.scale_rule.search;
+  std::vector<uint8_t> scales = static_scales ? static_block_scales(ws.wm, rows, cols, p.scale_2, search)
                                               : std::vector<uint8_t>(static_cast<size_t>(rows * (cols / kBlockSize)));
-  const double err_sq = quantize_columns(ctx, ws, rows, cols, cfg.block_size, p, static_scales, scales);
+  const double err_sq = quantize_columns(ctx, ws, rows, cols, cfg.block_size, p, static_scales, search, scales);
 
   // 4. Un-permute: codes and values back to [rows, cols] in the original column order.
   GptqResult res;
@@ -134,7 +139,7 @@ double ordered_hessian(const float* h, int64_t n, const Prepared& p, bool permut
 Prepared prepare(const float* w, int64_t rows, int64_t n, const float* h, const GptqConfig& cfg, Workspace& ws) {
   Prepared p;
   const size_t nw = static_cast<size_t>(rows * n);
-  p.scale_2 = cfg.scale_2 ? *cfg.scale_2 : nvfp4::global_scale(nvfp4::max_abs(w, nw));
+  p.scale_2 = cfg.scale_2 ? *cfg.scale_2 : nvfp4::global_scale(nvfp4::max_abs(w, nw), cfg.scale_rule.scale2_max);
   p.dead.assign(static_cast<size_t>(n), 0);
   for (int64_t i = 0; i < n; ++i) p.n_dead += p.dead[i] = h[i * n + i] == 0.0f;
   if (p.n_dead == n) return p;
@@ -190,26 +195,33 @@ Factor inverse_factor(const linalg::Context& ctx, Workspace& ws, int64_t n, doub
   }
 }
 
-// Every block's scale from wm (W after dead columns are zeroed), in the original column order.
-std::vector<uint8_t> static_block_scales(const std::vector<float>& wm, int64_t rows, int64_t n, float scale_2) {
+// Every block's scale from wm (W after dead columns are zeroed), in the original column order; searched by
+// the squared error of round-to-nearest.
+std::vector<uint8_t> static_block_scales(const std::vector<float>& wm, int64_t rows, int64_t n, float scale_2,
+                                         nvfp4::BlockScaleSearch search) {
   const int64_t nb = n / kBlockSize;
   std::vector<uint8_t> scales(static_cast<size_t>(rows * nb));
   for (int64_t r = 0; r < rows; ++r)
-    for (int64_t b = 0; b < nb; ++b)
-      scales[r * nb + b] = nvfp4::block_scale_code(nvfp4::max_abs(&wm[r * n + b * kBlockSize], kBlockSize), scale_2);
+    for (int64_t b = 0; b < nb; ++b) {
+      const float* x = &wm[r * n + b * kBlockSize];
+      const float amax = nvfp4::max_abs(x, kBlockSize);
+      scales[r * nb + b] = search == nvfp4::BlockScaleSearch::Mse ? nvfp4::mse_block_scale(x, amax, scale_2)
+                                                                   : nvfp4::block_scale_code(amax, scale_2);
+    }
   return scales;
 }
 
 // Step 3 in its fast layout (column_loop.hpp): Wᵀ in processing order and the transposed values share ws.big.
 double quantize_columns(const linalg::Context& ctx, Workspace& ws, int64_t rows, int64_t n, int64_t block_size,
-                        const Prepared& p, bool static_scales, std::vector<uint8_t>& scales) {
+                        const Prepared& p, bool static_scales, nvfp4::BlockScaleSearch search,
+                        std::vector<uint8_t>& scales) {
   const size_t nw = static_cast<size_t>(rows * n);
   ws.big.resize(2 * nw);
   ws.ct.resize(nw);
   linalg::transpose(ws.wm.data(), rows, n, ws.big.data(), p.perm.data());
   const ColumnLoop loop{ws.big.data(),     ws.u.data(),   rows,          n,         block_size,
                         p.perm.data(),     static_scales, scales.data(), p.scale_2, ws.ct.data(),
-                        ws.big.data() + nw};
+                        ws.big.data() + nw, search == nvfp4::BlockScaleSearch::Mse};
   return run_column_loop(ctx, loop, ws.err, ws.eff);
 }
 

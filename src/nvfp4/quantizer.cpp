@@ -26,7 +26,7 @@ std::vector<int32_t> g_idx(int64_t cols) {
 }
 
 FP4GPTQ_SIMD_CLONES void quantize_row_rtn(const float* w, int64_t n, float scale_2, uint8_t* codes, uint8_t* scales,
-                                          float* dequant) {
+                                          float* dequant, BlockScaleSearch search) {
   for (int64_t b = 0; b < n / kBlockSize; ++b) {
     const float* x = w + b * kBlockSize;
     float amax = 0.0f;
@@ -34,7 +34,8 @@ FP4GPTQ_SIMD_CLONES void quantize_row_rtn(const float* w, int64_t n, float scale
       const float a = std::fabs(x[i]);
       amax = a > amax ? a : amax;
     }
-    const uint8_t sc = block_scale_code(amax, scale_2);
+    const uint8_t sc =
+        search == BlockScaleSearch::Mse ? mse_block_scale(x, amax, scale_2) : block_scale_code(amax, scale_2);
     scales[b] = sc;
     const float eff = effective_scale(sc, scale_2);
     if (amax == 0.0f || eff == 0.0f) {  // all-zero block, or its scale underflowed: codes 0, values +0
@@ -48,7 +49,7 @@ FP4GPTQ_SIMD_CLONES void quantize_row_rtn(const float* w, int64_t n, float scale
 }
 
 QuantizedMatrix quantize_rtn(const float* w, int64_t rows, int64_t cols, std::optional<float> scale_2,
-                             const std::string& name) {
+                             const std::string& name, const ScaleRule& rule) {
   if (rows < 0 || cols <= 0 || cols % kBlockSize != 0)
     throw Error("NVFP4: " + name + " has " + std::to_string(cols) +
                 " input columns; a positive multiple of 16 is required");
@@ -59,7 +60,7 @@ QuantizedMatrix quantize_rtn(const float* w, int64_t rows, int64_t cols, std::op
   QuantizedMatrix q;
   q.rows = rows;
   q.cols = cols;
-  q.scale_2 = scale_2 ? *scale_2 : global_scale(max_abs(w, n));
+  q.scale_2 = scale_2 ? *scale_2 : global_scale(max_abs(w, n), rule.scale2_max);
   if (!std::isfinite(q.scale_2) || q.scale_2 < 0.0f)
     throw Error("NVFP4: " + name + ": scale_2 must be finite and >= 0, got " + std::to_string(q.scale_2));
   q.codes.resize(n);
@@ -67,7 +68,7 @@ QuantizedMatrix quantize_rtn(const float* w, int64_t rows, int64_t cols, std::op
   q.dequant.resize(n);
   for (int64_t r = 0; r < rows; ++r)
     quantize_row_rtn(w + r * cols, cols, q.scale_2, &q.codes[r * cols], &q.block_scales[r * (cols / kBlockSize)],
-                     &q.dequant[r * cols]);
+                     &q.dequant[r * cols], rule.search);
   return q;
 }
 

@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "nvfp4/scale_search.hpp"
+
 namespace fp4gptq::nvfp4 {
 
 struct QuantizedMatrix {
@@ -15,14 +17,15 @@ struct QuantizedMatrix {
   std::vector<float> dequant;         // [rows, cols], e2m1 · fp8(scale) · scale_2 in FP32
 };
 
-// Quantizes w with round-to-nearest. scale_2 defaults to global_scale(max|w|); pass it to share one global
-// scale across modules (fused q/k/v, gate/up). `name` names the tensor in errors: cols % 16 != 0 and
-// non-finite values are rejected.
+// Quantizes w with round-to-nearest. scale_2 defaults to global_scale(max|w|, rule.scale2_max); pass it to
+// share one global scale across modules (fused q/k/v, gate/up). `name` names the tensor in errors: cols % 16
+// != 0 and non-finite values are rejected. rule.search picks each block's scale (scale_search.hpp).
 QuantizedMatrix quantize_rtn(const float* w, int64_t rows, int64_t cols, std::optional<float> scale_2 = std::nullopt,
-                             const std::string& name = "weight");
+                             const std::string& name = "weight", const ScaleRule& rule = {});
 
 // Quantizes one row segment of `n` (a multiple of 16) values with fixed scale_2: writes codes, scale bytes
 // (n/16) and dequantized values. The building block of quantize_rtn, shared with GPTQ's static scales.
-void quantize_row_rtn(const float* w, int64_t n, float scale_2, uint8_t* codes, uint8_t* scales, float* dequant);
+void quantize_row_rtn(const float* w, int64_t n, float scale_2, uint8_t* codes, uint8_t* scales, float* dequant,
+                      BlockScaleSearch search = BlockScaleSearch::None);
 
 }  // namespace fp4gptq::nvfp4

@@ -20,8 +20,12 @@ constexpr int64_t block_index(int64_t column) { return column / kBlockSize; }
 // g_idx of a module with `cols` input columns: block_index(i) for every column i.
 std::vector<int32_t> g_idx(int64_t cols);
 
-// scale_2 = amax / 2688 (amax of the original weight, or of the group sharing one input).
-inline float global_scale(float amax) { return amax / kGlobalScaleDivisor; }
+// scale_2 = amax / (6·K) (amax of the original weight, or of the group sharing one input): K = 448 is
+// ModelOpt's amax / 2688 (6·448 is exact in FP32, so the division is the same); smaller K (--scale2-max) lets
+// the block scales grow past the amax rule.
+inline float global_scale(float amax, float scale2_max = numeric::kE4M3Max) {
+  return amax / (numeric::kE2M1Max * scale2_max);
+}
 
 // FP8 E4M3 byte of a block scale: s = block_amax / (6·scale_2), 6·scale_2 computed first. An all-zero
 // block stores 1.0, as ModelOpt does.

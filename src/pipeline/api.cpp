@@ -66,6 +66,12 @@ pipeline::QuantizeOptions options_of(const QuantizeConfig& c) {
   o.dtype = internal(c.dtype, {DType::Float16, DType::BFloat16}, "dtype");
   o.true_sequential = c.true_sequential;
   o.fuse_scales = c.fuse_scales;
+  if (!(c.scale2_max >= 1 && c.scale2_max <= 448))
+    throw Error("QuantizeConfig.scale2_max: must be in [1, 448] (448: the amax rule), got " +
+                std::to_string(c.scale2_max));
+  o.scale_rule.scale2_max = static_cast<float>(c.scale2_max);
+  o.scale_rule.search =
+      c.block_scale_search == BlockScaleSearch::Mse ? nvfp4::BlockScaleSearch::Mse : nvfp4::BlockScaleSearch::None;
   o.quiet = c.quiet;
   o.allow_nonfinite = c.allow_nonfinite;
   if (c.checkpoint_every < 0)

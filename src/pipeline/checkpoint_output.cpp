@@ -188,6 +188,8 @@ nlohmann::ordered_json quantize_config(const MethodFields& m, const std::string&
           {"algorithm", m.algorithm},
           {"block_scales", m.block_scales},
           {"fuse_scales", m.fuse_scales},
+          {"block_scale_search", nvfp4::search_name(m.scale_rule.search)},
+          {"scale2_max", m.scale_rule.scale2_max},
           {"block_size", m.block_size ? nlohmann::ordered_json(*m.block_size) : nlohmann::ordered_json()},
           {"model_file_base_name", model_file_base_name},
           {"pseudo_quantized", true}};

@@ -34,7 +34,7 @@ LayerLoop::LayerLoop(const linalg::Context& ctx, const Method& method, OutputFor
       journal_(journal),
       progress_(method.name(), static_cast<int64_t>(plan.layers.size()), o.quiet),
       report_(method),
-      solver_(src, method, out, report_, progress_, o.fuse_scales) {
+      solver_(src, method, out, report_, progress_, o.fuse_scales, o.scale_rule.scale2_max) {
   if (method.calibrated()) {
     if (!calib) throw Error(std::string(method.name()) + ": calibration samples are required");
     acts_.emplace(ctx, src, plan.config, *calib, o, progress_, split_);
@@ -93,6 +93,7 @@ QuantizeSummary LayerLoop::run() {
   }
   auto fields = method_.fields();
   fields.fuse_scales = o_.fuse_scales;
+  fields.scale_rule = o_.scale_rule;
   RunTotals totals{s.samples, s.tokens, {}, s.seconds, s.peak_rss, s.split};
   if (calib_) totals.calibration_provenance = calib_->provenance;
   s.report = report_.json(src_.dir().string(), totals);

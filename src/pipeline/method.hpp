@@ -42,6 +42,7 @@ struct MethodFields {
   const char* block_scales = "static";
   std::optional<int64_t> block_size;  // GPTQ's lazy-batch width; none for round-to-nearest
   bool fuse_scales = true;            // the run's scale_2 choice (set by the layer loop)
+  nvfp4::ScaleRule scale_rule;        // the run's block-scale search and scale_2's K (set by the layer loop)
 };
 
 class Method {

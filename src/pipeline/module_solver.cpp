@@ -10,7 +10,7 @@
 namespace fp4gptq::pipeline {
 
 std::vector<float> choose_scale_2(const std::vector<const model::PlannedLinear*>& mods,
-                                  const std::vector<std::vector<float>>& weights, bool fuse) {
+                                  const std::vector<std::vector<float>>& weights, bool fuse, float scale2_max) {
   std::map<std::string, float> amax;
   auto key = [&](size_t i) -> const std::string& { return fuse ? mods[i]->input_key : mods[i]->module; };
   for (size_t i = 0; i < mods.size(); ++i) {
@@ -18,7 +18,7 @@ std::vector<float> choose_scale_2(const std::vector<const model::PlannedLinear*>
     a = std::max(a, nvfp4::max_abs(weights[i].data(), weights[i].size()));
   }
   std::vector<float> s(mods.size());
-  for (size_t i = 0; i < mods.size(); ++i) s[i] = nvfp4::global_scale(amax.at(key(i)));
+  for (size_t i = 0; i < mods.size(); ++i) s[i] = nvfp4::global_scale(amax.at(key(i)), scale2_max);
   return s;
 }
 
@@ -43,7 +43,7 @@ std::vector<SolvedModule> ModuleSolver::solve(const linalg::Context& ctx, gptq::
   auto t = Clock::now();
   std::vector<std::vector<float>> weights;
   for (const auto* m : mods) weights.push_back(model::read_weight(src_, *m));
-  const auto scale_2 = choose_scale_2(mods, weights, fuse_);
+  const auto scale_2 = choose_scale_2(mods, weights, fuse_, scale2_max_);
   split.io_s += since(t);
 
   std::vector<SolvedModule> out;

@@ -21,16 +21,22 @@ struct SolvedModule {
   double seconds = 0;
 };
 
-// scale_2 of each of `mods` (weights[i] is mods[i]'s FP32 weight): from the amax of the original weights of
-// the modules sharing one input (q/k/v; gate/up) when `fuse`, else of the module's own weight.
+// scale_2 = amax / (6·scale2_max) of each of `mods` (weights[i] is mods[i]'s FP32 weight): from the amax of
+// the original weights of the modules sharing one input (q/k/v; gate/up) when `fuse`, else of the module's own.
 std::vector<float> choose_scale_2(const std::vector<const model::PlannedLinear*>& mods,
-                                  const std::vector<std::vector<float>>& weights, bool fuse);
+                                  const std::vector<std::vector<float>>& weights, bool fuse, float scale2_max);
 
 class ModuleSolver {
  public:
   ModuleSolver(const io::ModelDir& src, const Method& method, OutputFormat& out, Report& report,
-               const Progress& progress, bool fuse_scales)
-      : src_(src), method_(method), out_(out), report_(report), progress_(progress), fuse_(fuse_scales) {}
+               const Progress& progress, bool fuse_scales, float scale2_max)
+      : src_(src),
+        method_(method),
+        out_(out),
+        report_(report),
+        progress_(progress),
+        fuse_(fuse_scales),
+        scale2_max_(scale2_max) {}
 
   // The modules of layer `lp` in group g (of one expert when expert >= 0) that are quantized; the others are
   // reported as skipped, with a warning.
@@ -53,6 +59,7 @@ class ModuleSolver {
   Report& report_;
   const Progress& progress_;
   bool fuse_;
+  float scale2_max_;
   std::mutex mu_;
 };
 

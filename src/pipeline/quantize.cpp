@@ -29,7 +29,9 @@ io::CheckpointPlan output_plan(const io::ModelDir& src, const model::ModelPlan& 
 QuantizeSummary quantize_into(io::CheckpointWriter& out, const io::ModelDir& src, const model::ModelPlan& plan,
                               const calib::CalibrationSet& calib, const QuantizeOptions& o,
                               const linalg::Context& ctx) {
-  const GptqMethod method(o.gptq, o.true_sequential);
+  auto gptq = o.gptq;
+  gptq.scale_rule = o.scale_rule;
+  const GptqMethod method(gptq, o.true_sequential);
   const auto format = output_format(out, src, plan, o, /*calibrated=*/true);
   ResumeJournal journal(out, plan, run_fingerprint(src, plan, calib, o, ctx, out.layout_checksum()),
                         o.offload_dir.empty() ? out.staging_path() : o.offload_dir);
@@ -39,7 +41,7 @@ QuantizeSummary quantize_into(io::CheckpointWriter& out, const io::ModelDir& src
 QuantizeSummary rtn_into(io::CheckpointWriter& out, const io::ModelDir& src, const model::ModelPlan& plan,
                          const QuantizeOptions& o, const linalg::Context& ctx) {
   out.keep_staging_on_failure(false);  // nothing to resume: rtn keeps no journal
-  const RtnMethod method;
+  const RtnMethod method(o.scale_rule.search);
   if (o.packed) check_packed_options(o.packed->packing, o.fuse_scales, o.packed->w4a4, /*calibrated=*/false);
   const auto format = output_format(out, src, plan, o, /*calibrated=*/false);
   return LayerLoop(ctx, method, *format, src, plan, o, nullptr).run();

@@ -21,7 +21,8 @@
 namespace fp4gptq::pipeline {
 
 struct QuantizeOptions {
-  gptq::GptqConfig gptq;
+  gptq::GptqConfig gptq;  // its scale_rule is replaced by the one below
+  nvfp4::ScaleRule scale_rule;  // block-scale search and scale_2's K, for GPTQ and round-to-nearest alike
   bool true_sequential = true;
   bool fuse_scales = true;
   numeric::DType act_dtype = numeric::DType::BF16;  // activations kept as
@@ -57,7 +58,7 @@ QuantizeSummary quantize_into(io::CheckpointWriter& out, const io::ModelDir& src
                               const calib::CalibrationSet& calib, const QuantizeOptions& options,
                               const linalg::Context& ctx = linalg::Context());
 
-// Round-to-nearest of every planned Linear (no calibration; options.gptq, true_sequential, act_dtype,
+// Round-to-nearest of every planned Linear (no calibration; options.scale_rule applies, options.gptq, true_sequential, act_dtype,
 // compute and the MoE and activation options do not apply).
 QuantizeSummary rtn_into(io::CheckpointWriter& out, const io::ModelDir& src, const model::ModelPlan& plan,
                          const QuantizeOptions& options, const linalg::Context& ctx = linalg::Context());

@@ -134,6 +134,8 @@ nlohmann::ordered_json run_fingerprint(const io::ModelDir& src, const model::Mod
   f["block_size"] = g.block_size;
   f["block_scales"] = g.block_scales == gptq::BlockScales::Static ? "static" : "dynamic";
   f["desc_act"] = g.desc_act;
+  f["block_scale_search"] = nvfp4::search_name(o.scale_rule.search);
+  f["scale2_max"] = o.scale_rule.scale2_max;
   f["hessian_dtype"] = g.hessian_dtype == gptq::HessianDType::F64 ? "float64" : "float32";
   f["act_dtype"] = numeric::dtype_name(o.act_dtype);
   f["compute"] = o.compute == model::Compute::F32 ? "f32" : "bf16";

@@ -9,7 +9,7 @@ namespace fp4gptq::pipeline {
 ModuleResult RtnMethod::solve(const linalg::Context&, gptq::Workspace&, const model::PlannedLinear& m,
                               const std::vector<float>& w, float scale_2, const ModuleInput&) const {
   ModuleResult r;
-  r.q = nvfp4::quantize_rtn(w.data(), m.out, m.in, scale_2, m.module);
+  r.q = nvfp4::quantize_rtn(w.data(), m.out, m.in, scale_2, m.module, {search_, nvfp4::ScaleRule{}.scale2_max});
   double se = 0, max_err = 0;
   for (size_t i = 0; i < w.size(); ++i) {
     const double d = static_cast<double>(w[i]) - r.q.dequant[i];
@@ -31,6 +31,7 @@ QuantizeSummary run_rtn(const RtnOptions& r) {
   o.fuse_scales = r.fuse_scales;
   o.quiet = r.quiet;
   o.allow_nonfinite = r.allow_nonfinite;
+  o.scale_rule = r.scale_rule;
   io::CheckpointWriter out(r.out_dir, r.overwrite, make_checkpoint_plan(src, plan, r.dtype, r.max_shard_bytes, false));
   const auto s = rtn_into(out, src, plan, o);
   out.commit();

@@ -12,11 +12,15 @@ namespace fp4gptq::pipeline {
 
 class RtnMethod final : public Method {
  public:
-  RtnMethod() : Method("rtn", false, {"weight_mse"}) {}
+  explicit RtnMethod(nvfp4::BlockScaleSearch search = nvfp4::BlockScaleSearch::None)
+      : Method("rtn", false, {"weight_mse"}), search_(search) {}
   ModuleResult solve(const linalg::Context& ctx, gptq::Workspace& ws, const model::PlannedLinear& m,
                      const std::vector<float>& w, float scale_2, const ModuleInput& in) const override;
   // No act-order, static block scales, no damping, not sequential, no lazy batches.
   MethodFields fields() const override { return {"rtn"}; }
+
+ private:
+  nvfp4::BlockScaleSearch search_;
 };
 
 // A whole rtn run from a model directory to a committed output directory (rtn_into with the plan, the
@@ -30,6 +34,7 @@ struct RtnOptions {
   bool quiet = false;
   bool allow_nonfinite = false;  // keep NaN/Inf of copied tensors (warned)
   std::vector<std::string> exclude;
+  nvfp4::ScaleRule scale_rule;
 };
 QuantizeSummary run_rtn(const RtnOptions& options);
 

@@ -32,6 +32,11 @@ const std::map<std::string, Setter>& setters() {
       {"static_groups", plain(&QuantizeConfig::static_groups)},
       {"true_sequential", plain(&QuantizeConfig::true_sequential)},
       {"fuse_scales", plain(&QuantizeConfig::fuse_scales)},
+      {"scale2_max", plain(&QuantizeConfig::scale2_max)},
+      {"block_scale_search",
+       [](QuantizeConfig& c, py::handle v) {
+         c.block_scale_search = named(block_scale_search_names(), v, "block_scale_search");
+       }},
       {"exclude", plain(&QuantizeConfig::exclude)},
       {"max_shard_bytes", plain(&QuantizeConfig::max_shard_bytes)},
       {"max_act_bytes", plain(&QuantizeConfig::max_act_bytes)},

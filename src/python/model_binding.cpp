@@ -115,6 +115,7 @@ void bind_model(py::module_& m) {
     d["algorithm"] = py::make_tuple("gptq", "rtn");
     d["format"] = keys(format_names());
     d["activations"] = keys(activations_names());
+    d["block_scale_search"] = keys(block_scale_search_names());
     return d;
   });
   m.def(

@@ -34,6 +34,10 @@ _FIELDS: Dict[str, tuple] = {
     "block_size": (128, (int,), "GPTQ lazy-batch width in columns (a multiple of 16)"),
     "block_scales": (None, (str,), "dynamic or static: the CLI's spelling of static_groups (None: as static_groups)"),
     "fuse_scales": (True, (bool,), "q/k/v and gate/up share scale_2"),
+    "block_scale_search": ("none", (str,), "FP8 block scales: none (the amax rule) or mse (the code within 0.75-1.25x "
+                           "of it with the smallest error; GPTQ: its loss)"),
+    "scale2_max": (448, (int, float), "K of scale_2 = amax / (6 K), in [1, 448]; below 448 the block scales get "
+                   "headroom"),
     "exclude": ((), (list, tuple, str), "regexes of modules to leave unquantized"),
     "act_dtype": ("bfloat16", (str,), "calibration activations kept as bfloat16 or float32"),
     "compute": ("bf16", (str,), "matmuls in bf16 (FP32 accumulation) or f32"),
@@ -65,7 +69,7 @@ _FIELDS: Dict[str, tuple] = {
 
 # Passed to the C++ QuantizeConfig as they are; the rest are converted below or used by quantize(FILE).
 _NATIVE = ("bits", "group_size", "damp_percent", "desc_act", "static_groups", "true_sequential",
-           "model_file_base_name", "algorithm", "block_size", "fuse_scales", "act_dtype", "compute", "hessian_dtype",
+           "model_file_base_name", "algorithm", "block_size", "fuse_scales", "block_scale_search", "scale2_max", "act_dtype", "compute", "hessian_dtype",
            "dtype", "format", "activations", "offload_dir", "moe_min_tokens", "moe_calibrate_all", "allow_nonfinite", "threads", "quiet",
            "work_dir", "staging_dir", "resume", "checkpoint_every")
 _CALIBRATION = ("nsamples", "seqlen", "seed", "calib_mode", "text_field", "tokenizer", "bos")
