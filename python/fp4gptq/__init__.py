@@ -19,11 +19,11 @@ from . import quantization
 from .quantization.config import QUANT_METHOD, BaseQuantizeConfig
 from .modeling import AutoGPTQForCausalLM, CausalLM
 from .tokenization import AutoTokenizer, BatchEncoding, Tokenizer
-from .evaluation import eval_ppl, export_checkpoint, load_examples
+from .evaluation import eval_kld, eval_ppl, export_checkpoint, load_examples
 
 __version__ = "0.1.0"
 __all__ = ["AutoGPTQForCausalLM", "AutoTokenizer", "BaseQuantizeConfig", "BatchEncoding", "Cancelled", "CausalLM",
-           "Error", "InternalError", "InvalidInputError", "MissingFileError", "QUANT_METHOD", "Tokenizer", "eval_ppl",
+           "Error", "InternalError", "InvalidInputError", "MissingFileError", "QUANT_METHOD", "Tokenizer", "eval_kld", "eval_ppl",
            "export_checkpoint", "load_examples", "quantization"]
 
 _logging.getLogger("fp4gptq").addHandler(_logging.NullHandler())

@@ -20,6 +20,25 @@ def eval_ppl(model_dir: PathLike, data: PathLike, seqlen: int = 2048, tokenizer:
                             text_field, compute, threads, quiet)
 
 
+def eval_kld(model_dir: Optional[PathLike], base_dir: Optional[PathLike] = None, data: Optional[PathLike] = None,
+             seqlen: Optional[int] = None, base_logits: Optional[PathLike] = None,
+             save_base_logits: Optional[PathLike] = None, overwrite: bool = False,
+             tokenizer: Optional[PathLike] = None, bos: str = "file", text_field: str = "text", compute: str = "bf16",
+             threads: int = 0, quiet: bool = False) -> Dict[str, Any]:
+    """A model against its base, as ``fp4gptq eval --json`` (docs/DESIGN.md §8b): per scored token of eval_ppl's
+    windows the KL divergence of the model's next-token distribution from the base's, and whether both pick the
+    same top token. The base is ``base_dir`` (the original model) or ``base_logits`` (a file that
+    ``save_base_logits`` wrote; then ``data`` and ``seqlen`` may be None: the file holds its tokens). Returns
+    {"windows", "seqlen", "tokens", "ppl_base", "ppl_model", "ppl_ratio", "kld": {"mean", "ci95", "median",
+    "p99", "max"}, "top1_agreement", "top1_agreement_ci95"} (only the base's figures when model_dir is None,
+    i.e. when just saving the base's logits); Ctrl-C stops it."""
+    if seqlen is None:
+        seqlen = 0 if base_logits is not None else 2048
+    return _native.eval_kld(os.fspath(model_dir or ""), os.fspath(base_dir or ""), os.fspath(data or ""), seqlen,
+                            os.fspath(base_logits or ""), os.fspath(save_base_logits or ""), overwrite,
+                            os.fspath(tokenizer or ""), bos, text_field, compute, threads, quiet)
+
+
 def export_checkpoint(from_dir: PathLike, out_dir: PathLike, format: str = "compressed-tensors",
                       activations: str = "none", model_dir: Optional[PathLike] = None, dtype: Optional[str] = None,
                       max_shard_size: Union[int, str, None] = None, overwrite: bool = False,

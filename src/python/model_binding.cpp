@@ -164,6 +164,49 @@ void bind_model(py::module_& m) {
       },
       py::arg("model_dir"), py::arg("data"), py::arg("seqlen"), py::arg("tokenizer"), py::arg("bos"),
       py::arg("text_field"), py::arg("compute"), py::arg("threads"), py::arg("quiet"));
+  m.def(
+      "eval_kld",
+      [](const std::filesystem::path& model_dir, const std::filesystem::path& base_dir,
+         const std::filesystem::path& data, int64_t seqlen, const std::filesystem::path& base_logits,
+         const std::filesystem::path& save_base_logits, bool overwrite, const std::filesystem::path& tokenizer,
+         const std::string& bos, const std::string& text_field, const std::string& compute, int threads,
+         bool quiet) {
+        CompareConfig c;
+        c.eval.seqlen = seqlen;
+        c.eval.tokenizer = tokenizer;
+        c.eval.bos = bos_of(bos);
+        c.eval.text_field = text_field;
+        c.eval.compute = compute_of(compute);
+        c.eval.threads = threads;
+        c.eval.quiet = quiet;
+        c.base_logits = base_logits;
+        c.save_base_logits = save_base_logits;
+        c.overwrite = overwrite;
+        // run_cancellable sets c.eval.cancelled
+        const auto r = run_cancellable(c.eval, [&](const EvalConfig&) { return compare_models(model_dir, base_dir, data, c); });
+        py::dict d;
+        d["windows"] = r.base.windows;
+        d["seqlen"] = r.seqlen;
+        d["tokens"] = r.tokens;
+        d["ppl_base"] = r.base.ppl;
+        if (!model_dir.empty()) {
+          d["ppl_model"] = r.model.ppl;
+          d["ppl_ratio"] = r.ppl_ratio;
+          py::dict k;
+          k["mean"] = r.kld_mean;
+          k["ci95"] = r.kld_ci95;
+          k["median"] = r.kld_median;
+          k["p99"] = r.kld_p99;
+          k["max"] = r.kld_max;
+          d["kld"] = k;
+          d["top1_agreement"] = r.top1;
+          d["top1_agreement_ci95"] = r.top1_ci95;
+        }
+        return d;
+      },
+      py::arg("model_dir"), py::arg("base_dir"), py::arg("data"), py::arg("seqlen"), py::arg("base_logits"),
+      py::arg("save_base_logits"), py::arg("overwrite"), py::arg("tokenizer"), py::arg("bos"),
+      py::arg("text_field"), py::arg("compute"), py::arg("threads"), py::arg("quiet"));
 }
 
 }  // namespace fp4gptq::python

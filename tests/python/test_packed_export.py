@@ -77,6 +77,31 @@ def test_eval_ppl_reads_every_format_alike(runs):
         assert w4a4 != pseudo and math.isfinite(w4a4)
 
 
+def test_eval_kld_judges_every_format_against_the_original(runs, tmp_path):
+    """eval (docs/DESIGN.md §8b) on the three formats of one run: the W4A16 ones hold the same weights, so the
+    same divergence; the base's stored logits give what the base itself gives."""
+    import fp4gptq
+    data = pathlib.Path(runs["model"]) / "calibration.jsonl"
+    kw = dict(data=data, seqlen=24, quiet=True)
+    pseudo = fp4gptq.eval_kld(runs["pseudo"], runs["model"], save_base_logits=tmp_path / "base.lp", **kw)
+    assert pseudo["kld"]["mean"] > 0 and 0.5 < pseudo["top1_agreement"] <= 1
+    assert pseudo["ppl_model"] == pytest.approx(ppl(runs["pseudo"], data), rel=1e-6)
+    for fmt in FORMATS:
+        packed = fp4gptq.eval_kld(runs[fmt, "none"], runs["model"], **kw)
+        assert packed["kld"]["mean"] == pytest.approx(pseudo["kld"]["mean"], rel=1e-3), fmt
+        stored = fp4gptq.eval_kld(runs[fmt, "none"], base_logits=tmp_path / "base.lp", quiet=True)
+        assert stored["kld"]["mean"] == pytest.approx(packed["kld"]["mean"], rel=1e-3), fmt
+        assert stored["ppl_base"] == packed["ppl_base"]
+        w4a4 = fp4gptq.eval_kld(runs[fmt, "nvfp4"], runs["model"], **kw)
+        assert w4a4["kld"]["mean"] > pseudo["kld"]["mean"], fmt  # the activations are quantized too
+    same = fp4gptq.eval_kld(runs["modelopt", "none"], runs["modelopt", "none"], **kw)
+    assert same["kld"]["max"] == 0 and same["top1_agreement"] == 1
+    other = tmp_path / "reversed.jsonl"
+    other.write_text("".join(reversed(data.read_text().splitlines(keepends=True))))
+    with pytest.raises(fp4gptq.InvalidInputError, match="other tokens"):
+        fp4gptq.eval_kld(runs["pseudo"], base_logits=tmp_path / "base.lp", data=other, quiet=True)
+
+
 def test_inspect_names_the_format(runs):
     text = {k: run_cli("inspect", "--model", runs[k]).stdout for k in
             ("model", "pseudo", ("compressed-tensors", "none"), ("modelopt", "nvfp4"))}
