@@ -41,32 +41,32 @@ GptqResult rtn_result(const linalg::Context& ctx, const float* w, int64_t rows, 
   return r;
 }
 
-OutputErrors::OutputErrors(bool enabled, const float* w, const float* wm, int64_t rows, int64_t cols, float scale_2,
-                           const std::vector<uint8_t>& dead, const std::vector<int64_t>& perm,
-                           std::vector<float>& dw_rtn)
-    : enabled_(enabled), wm_(wm), rows_(rows), cols_(cols), dead_(dead), perm_(perm), dw_rtn_(dw_rtn) {
+void OutputErrors::take_forms(const linalg::Context& ctx, const float* r, const std::vector<uint8_t>& dead,
+                              const std::vector<int64_t>& perm, std::vector<float>& stacked, std::vector<float>& row) {
   if (!enabled_) return;
-  any_dead_ = std::find(dead.begin(), dead.end(), 1) != dead.end();
-  // Round-to-nearest of the original weight on the same scale_2: the baseline every module is compared with.
-  dw_rtn_.resize(static_cast<size_t>(rows * cols));
-  std::vector<uint8_t> codes(static_cast<size_t>(cols)), scales(static_cast<size_t>(cols / nvfp4::kBlockSize));
-  for (int64_t r = 0; r < rows; ++r) {
-    float* d = &dw_rtn_[r * cols];
-    nvfp4::quantize_row_rtn(w + r * cols, cols, scale_2, codes.data(), scales.data(), d);
-    for (int64_t i = 0; i < cols; ++i) d[i] = w[r * cols + i] - d[i];
-  }
-}
-
-void OutputErrors::take_forms(const linalg::Context& ctx, const float* r, std::vector<float>& stacked) {
-  if (!enabled_) return;
+  dead_ = &dead;
   const int64_t n = cols_;
   const size_t nw = static_cast<size_t>(rows_ * n);
   stacked.resize(2 * nw);
-  for (int64_t row = 0; row < rows_; ++row)
-    for (int64_t j = 0; j < n; ++j) {
-      stacked[row * n + j] = wm_[row * n + perm_[j]];
-      stacked[nw + row * n + j] = dw_rtn_[row * n + perm_[j]];
+  row.resize(static_cast<size_t>(n));
+  std::vector<uint8_t> codes(static_cast<size_t>(n)), scales(static_cast<size_t>(n / nvfp4::kBlockSize));
+  w_sq_ = rtn_sq_ = dead_sq_ = 0;
+  for (int64_t rr = 0; rr < rows_; ++rr) {
+    // Round-to-nearest of the original weight on the same scale_2: the baseline every module is compared with.
+    const float* w = w_ + rr * n;
+    nvfp4::quantize_row_rtn(w, n, scale_2_, codes.data(), scales.data(), row.data());
+    for (int64_t i = 0; i < n; ++i) {
+      const float d = w[i] - row[i], wm = dead[i] ? 0.0f : w[i];
+      row[i] = d;
+      w_sq_ += static_cast<double>(wm) * wm;
+      rtn_sq_ += static_cast<double>(d) * d;
+      if (dead[i]) dead_sq_ += static_cast<double>(d) * d;
     }
+    for (int64_t j = 0; j < n; ++j) {
+      stacked[rr * n + j] = dead[perm[j]] ? 0.0f : w[perm[j]];
+      stacked[nw + rr * n + j] = row[perm[j]];
+    }
+  }
   ctx.trmm_right_upper(2 * rows_, n, r, n, stacked.data(), n);
   w_form_ = sum_squares(stacked.data(), nw);
   rtn_form_ = sum_squares(stacked.data() + nw, nw);
@@ -75,19 +75,15 @@ void OutputErrors::take_forms(const linalg::Context& ctx, const float* r, std::v
 void OutputErrors::finish(double err_sq, double lambda, GptqResult& res) const {
   if (!enabled_) return;
   const int64_t n = cols_;
-  const size_t nw = static_cast<size_t>(rows_ * n);
-  double dw_sq = 0, dead_sq = 0;
-  for (size_t i = 0; i < nw; ++i) {
-    const double d = static_cast<double>(wm_[i]) - res.q.dequant[i];
-    dw_sq += d * d;
-  }
-  if (any_dead_)
-    for (int64_t r = 0; r < rows_; ++r)
-      for (int64_t i = 0; i < n; ++i)
-        if (dead_[i]) dead_sq += static_cast<double>(dw_rtn_[r * n + i]) * dw_rtn_[r * n + i];
-  const double den = w_form_ - lambda * sum_squares(wm_, nw);
+  double dw_sq = 0;
+  for (int64_t r = 0; r < rows_; ++r)
+    for (int64_t i = 0; i < n; ++i) {
+      const double d = ((*dead_)[i] ? 0.0 : static_cast<double>(w_[r * n + i])) - res.q.dequant[r * n + i];
+      dw_sq += d * d;
+    }
+  const double den = w_form_ - lambda * w_sq_;
   res.rel_err = relative(err_sq - lambda * dw_sq, den);
-  res.rtn_rel_err = relative(rtn_form_ - lambda * sum_squares(dw_rtn_.data(), nw) - dead_sq, den);
+  res.rtn_rel_err = relative(rtn_form_ - lambda * rtn_sq_ - dead_sq_, den);
 }
 
 }  // namespace fp4gptq::gptq

@@ -28,15 +28,16 @@ GptqResult rtn_result(const linalg::Context& ctx, const float* w, int64_t rows, 
 // tr(ΔW H ΔWᵀ) = ‖E‖² − λ‖ΔW‖² (ΔW is 0 at dead columns).
 class OutputErrors {
  public:
-  // w: the original weight, wm: the same with dead columns zeroed (both [rows, cols], original column order;
-  // wm, dead and perm must outlive this). dw_rtn: scratch for RTN's ΔW. When not enabled nothing is computed
-  // and both errors stay 0.
-  OutputErrors(bool enabled, const float* w, const float* wm, int64_t rows, int64_t cols, float scale_2,
-               const std::vector<uint8_t>& dead, const std::vector<int64_t>& perm, std::vector<float>& dw_rtn);
+  // w: the original weight [rows, cols] (it must outlive this), scale_2 its global scale. When not enabled
+  // nothing is computed and both errors stay 0.
+  OutputErrors(bool enabled, const float* w, int64_t rows, int64_t cols, float scale_2)
+      : enabled_(enabled), w_(w), rows_(rows), cols_(cols), scale_2_(scale_2) {}
 
   // W's and RTN's forms with the upper factor R [cols, cols] of one damping attempt (the last one taken
-  // counts). stacked: scratch, grown to 2·rows·cols floats.
-  void take_forms(const linalg::Context& ctx, const float* r, std::vector<float>& stacked);
+  // counts), in the processing order `perm`, with W zeroed at the `dead` columns (both outlive this).
+  // stacked, row: scratch (2·rows·cols and cols floats).
+  void take_forms(const linalg::Context& ctx, const float* r, const std::vector<uint8_t>& dead,
+                  const std::vector<int64_t>& perm, std::vector<float>& stacked, std::vector<float>& row);
 
   // Sets res.rel_err and res.rtn_rel_err; res.q.dequant is GPTQ's result, err_sq its Σ err², lambda the
   // damping that worked.
@@ -44,13 +45,12 @@ class OutputErrors {
 
  private:
   bool enabled_;
-  const float* wm_;
+  const float* w_;
   int64_t rows_, cols_;
-  const std::vector<uint8_t>& dead_;
-  const std::vector<int64_t>& perm_;
-  std::vector<float>& dw_rtn_;
-  bool any_dead_ = false;
+  float scale_2_;
+  const std::vector<uint8_t>* dead_ = nullptr;
   double w_form_ = 0, rtn_form_ = 0;  // ‖W R‖², ‖ΔW_rtn R‖²
+  double w_sq_ = 0, rtn_sq_ = 0, dead_sq_ = 0;  // ‖W‖² (dead columns 0), ‖ΔW_rtn‖², ‖ΔW_rtn[:, dead]‖²
 };
 
 }  // namespace fp4gptq::gptq

@@ -3,6 +3,7 @@
 #include "gptq/solver.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <numeric>
 
@@ -19,17 +20,14 @@ namespace {
 
 using nvfp4::kBlockSize;
 
-// Step 1, what the solve works on; prepare() also leaves W with dead columns zeroed in ws.wm and H with the
-// dead fix in processing order in ws.hd (unless every column is dead).
-struct Prepared {
-  float scale_2 = 0;          // from the original W (dead columns included), or the fused one supplied
+// Steps 1–2, what depends on H alone (shared by the modules of one input): the dead columns, the processing
+// order, H with the dead fix in that order (ws.hd), then Hinv (ws.u), or ok = false when no damp up to
+// damp_max gives a positive definite H + λI.
+struct Factor {
   std::vector<uint8_t> dead;  // columns with H_ii = 0
   int64_t n_dead = 0;
   std::vector<int64_t> perm;  // processing order: identity, or by descending diag(H) with act-order
   double mean_diag = 0;       // of H after the dead fix: damping is relative to it
-};
-// Step 2: Hinv in ws.u, or ok = false when no damp up to damp_max gives a positive definite H + λI.
-struct Factor {
   bool ok = false;
   double damp = 0;  // the damp_percent that worked
   int retries = 0;  // failed attempts
@@ -37,15 +35,21 @@ struct Factor {
 
 void validate(const float* w, int64_t rows, int64_t cols, const float* h, int64_t h_dim, const GptqConfig& c,
               const std::string& name);
-Prepared prepare(const float* w, int64_t rows, int64_t n, const float* h, const GptqConfig& cfg, Workspace& ws);
-Factor inverse_factor(const linalg::Context& ctx, Workspace& ws, int64_t n, double mean_diag, const GptqConfig& cfg,
-                      OutputErrors& out);
+Factor factor(const linalg::Context& ctx, Workspace& ws, const float* h, int64_t n, const GptqConfig& cfg,
+              std::vector<OutputErrors>& out);
+GptqResult quantize_module(const linalg::Context& ctx, Workspace& ws, const GroupModule& m, int64_t cols,
+                           const float* h, const Factor& f, float scale_2, const OutputErrors& out);
+float module_scale_2(const GroupModule& m, int64_t cols) {
+  return m.config.scale_2
+             ? *m.config.scale_2
+             : nvfp4::global_scale(nvfp4::max_abs(m.w, static_cast<size_t>(m.rows * cols)), m.config.scale_rule.scale2_max);
+}
 std::vector<uint8_t> static_block_scales(const std::vector<float>& wm, int64_t rows, int64_t n, float scale_2,
                                          nvfp4::BlockScaleSearch search);
 double quantize_columns(const linalg::Context& ctx, Workspace& ws, int64_t rows, int64_t n, int64_t block_size,
-                        const Prepared& p, bool static_scales, nvfp4::BlockScaleSearch search,
+                        const Factor& f, float scale_2, bool static_scales, nvfp4::BlockScaleSearch search,
                         std::vector<uint8_t>& scales);
-nvfp4::QuantizedMatrix unpermute(const Workspace& ws, int64_t rows, int64_t n, const Prepared& p,
+nvfp4::QuantizedMatrix unpermute(const Workspace& ws, int64_t rows, int64_t n, const Factor& f, float scale_2,
                                  std::vector<uint8_t> scales);
 
 }  // namespace
@@ -53,46 +57,90 @@ nvfp4::QuantizedMatrix unpermute(const Workspace& ws, int64_t rows, int64_t n, c
 GptqResult gptq_quantize(const linalg::Context& ctx, Workspace& ws, const float* w, int64_t rows, int64_t cols,
                          const float* h, int64_t h_dim, const GptqConfig& cfg, const std::string& name) {
   validate(w, rows, cols, h, h_dim, cfg, name);
-  // 1. Prepare: scale_2, dead columns (H_ii = 1, W[:, i] = 0), the processing order, H in that order.
-  const Prepared p = prepare(w, rows, cols, h, cfg, ws);
-  if (p.n_dead == cols)
-    return rtn_result(ctx, w, rows, cols, h, p.scale_2, name,
-                      "Hessian is zero (no calibration tokens): round-to-nearest", cfg.scale_rule.search);
-  OutputErrors out(cfg.output_errors, w, ws.wm.data(), rows, cols, p.scale_2, p.dead, p.perm, ws.dw_rtn);
+  return std::move(gptq_quantize_group(ctx, ws, {GroupModule{w, rows, cfg, name}}, cols, h).front());
+}
 
-  // 2. Hinv = upper Cholesky factor of (H + λI)⁻¹ with λ = damp · mean(diag H), damp raised while that fails.
-  const Factor f = inverse_factor(ctx, ws, cols, p.mean_diag, cfg, out);
+std::vector<GptqResult> gptq_quantize_group(const linalg::Context& ctx, Workspace& ws,
+                                            const std::vector<GroupModule>& modules, int64_t cols, const float* h,
+                                            std::vector<double>* seconds) {
+  using Clock = std::chrono::steady_clock;
+  const auto t0 = Clock::now();
+  const GptqConfig& cfg = modules.front().config;
+  std::vector<OutputErrors> out;
+  std::vector<float> scale_2;
+  int64_t total_rows = 0;
+  for (const auto& m : modules) {
+    validate(m.w, m.rows, cols, h, cols, m.config, m.name);
+    if (m.config.desc_act != cfg.desc_act || m.config.damp_percent != cfg.damp_percent ||
+        m.config.output_errors != cfg.output_errors || m.config.damp_step != cfg.damp_step ||
+        m.config.damp_max != cfg.damp_max)
+      throw Error("GPTQ: " + m.name + ": the modules of one input must share act-order, damping and output errors");
+    scale_2.push_back(module_scale_2(m, cols));
+    out.emplace_back(cfg.output_errors, m.w, m.rows, cols, scale_2.back());
+    total_rows += m.rows;
+  }
+  // 1–2. Dead columns (H_ii = 1, W[:, i] = 0), the processing order, and Hinv = upper Cholesky factor of
+  // (H + λI)⁻¹ with λ = damp · mean(diag H), damp raised while that fails: once for every module of the input.
+  const Factor f = factor(ctx, ws, h, cols, cfg, out);
+  const double factor_s = std::chrono::duration<double>(Clock::now() - t0).count();
+  std::vector<GptqResult> results;
+  for (size_t i = 0; i < modules.size(); ++i) {
+    ctx.check_cancelled();
+    const auto t = Clock::now();
+    results.push_back(quantize_module(ctx, ws, modules[i], cols, h, f, scale_2[i], out[i]));
+    if (seconds)
+      seconds->push_back(std::chrono::duration<double>(Clock::now() - t).count() +
+                         factor_s * static_cast<double>(modules[i].rows) / static_cast<double>(total_rows));
+  }
+  return results;
+}
+
+namespace {
+
+// Steps 3–4 for one module on the shared factor.
+GptqResult quantize_module(const linalg::Context& ctx, Workspace& ws, const GroupModule& m, int64_t cols,
+                           const float* h, const Factor& f, float scale_2, const OutputErrors& out) {
+  const auto& cfg = m.config;
+  const int64_t rows = m.rows;
+  if (f.n_dead == cols)
+    return rtn_result(ctx, m.w, rows, cols, h, scale_2, m.name,
+                      "Hessian is zero (no calibration tokens): round-to-nearest", cfg.scale_rule.search);
   if (!f.ok) {
-    auto r = rtn_result(ctx, w, rows, cols, h, p.scale_2, name,
+    auto r = rtn_result(ctx, m.w, rows, cols, h, scale_2, m.name,
                         "Cholesky failed up to damp " + std::to_string(cfg.damp_max) + ": round-to-nearest",
                         cfg.scale_rule.search);
     r.retries = f.retries;
-    r.dead_columns = p.n_dead;
+    r.dead_columns = f.n_dead;
     return r;
   }
+  // W with dead columns zeroed (after scale_2 was taken from the original weight).
+  const size_t nw = static_cast<size_t>(rows * cols);
+  ws.wm.assign(m.w, m.w + nw);
+  if (f.n_dead)
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t i = 0; i < cols; ++i)
+        if (f.dead[i]) ws.wm[r * cols + i] = 0.0f;
 
   // 3. The column loop in processing order: quantize a column, spread its scaled error over the later ones.
   // Static block scales (static mode, and always with act-order) come first, in the original column order.
   const bool static_scales = cfg.desc_act || cfg.block_scales == BlockScales::Static;
   const auto search = cfg.scale_rule.search;
-  std::vector<uint8_t> scales = static_scales ? static_block_scales(ws.wm, rows, cols, p.scale_2, search)
+  std::vector<uint8_t> scales = static_scales ? static_block_scales(ws.wm, rows, cols, scale_2, search)
                                               : std::vector<uint8_t>(static_cast<size_t>(rows * (cols / kBlockSize)));
-  const double err_sq = quantize_columns(ctx, ws, rows, cols, cfg.block_size, p, static_scales, search, scales);
+  const double err_sq = quantize_columns(ctx, ws, rows, cols, cfg.block_size, f, scale_2, static_scales, search, scales);
 
   // 4. Un-permute: codes and values back to [rows, cols] in the original column order.
   GptqResult res;
-  res.q = unpermute(ws, rows, cols, p, std::move(scales));
+  res.q = unpermute(ws, rows, cols, f, scale_2, std::move(scales));
   res.loss = err_sq / 2;
   res.damp = f.damp;
   res.retries = f.retries;
-  res.dead_columns = p.n_dead;
+  res.dead_columns = f.n_dead;
   if (f.retries)
     res.note = "Cholesky retried " + std::to_string(f.retries) + " time(s); damp " + std::to_string(f.damp);
-  out.finish(err_sq, f.damp * p.mean_diag, res);
+  out.finish(err_sq, f.damp * f.mean_diag, res);
   return res;
 }
-
-namespace {
 
 void validate(const float* w, int64_t rows, int64_t cols, const float* h, int64_t h_dim, const GptqConfig& c,
               const std::string& name) {
@@ -121,57 +169,36 @@ void validate(const float* w, int64_t rows, int64_t cols, const float* h, int64_
 }
 
 // H with the dead fix, in processing order, into hd; returns the mean of its diagonal.
-double ordered_hessian(const float* h, int64_t n, const Prepared& p, bool permute, std::vector<float>& hd) {
+double ordered_hessian(const float* h, int64_t n, const Factor& f, bool permute, std::vector<float>& hd) {
   hd.resize(static_cast<size_t>(n * n));
   if (permute) {
     for (int64_t i = 0; i < n; ++i)
-      for (int64_t j = 0; j < n; ++j) hd[i * n + j] = h[p.perm[i] * n + p.perm[j]];
+      for (int64_t j = 0; j < n; ++j) hd[i * n + j] = h[f.perm[i] * n + f.perm[j]];
   } else {
     std::copy(h, h + n * n, hd.begin());
   }
   for (int64_t i = 0; i < n; ++i)
-    if (p.dead[p.perm[i]]) hd[i * n + i] = 1.0f;
+    if (f.dead[f.perm[i]]) hd[i * n + i] = 1.0f;
   double mean_diag = 0;
   for (int64_t i = 0; i < n; ++i) mean_diag += hd[i * n + i];
   return mean_diag / static_cast<double>(n);
 }
 
-Prepared prepare(const float* w, int64_t rows, int64_t n, const float* h, const GptqConfig& cfg, Workspace& ws) {
-  Prepared p;
-  const size_t nw = static_cast<size_t>(rows * n);
-  p.scale_2 = cfg.scale_2 ? *cfg.scale_2 : nvfp4::global_scale(nvfp4::max_abs(w, nw), cfg.scale_rule.scale2_max);
-  p.dead.assign(static_cast<size_t>(n), 0);
-  for (int64_t i = 0; i < n; ++i) p.n_dead += p.dead[i] = h[i * n + i] == 0.0f;
-  if (p.n_dead == n) return p;
-  ws.wm.assign(w, w + nw);
-  if (p.n_dead)
-    for (int64_t r = 0; r < rows; ++r)
-      for (int64_t i = 0; i < n; ++i)
-        if (p.dead[i]) ws.wm[r * n + i] = 0.0f;
-  // Act-order: columns by descending diag(H), stable, after the dead-column fix (as AutoGPTQ).
-  auto diag = [&](int64_t i) { return p.dead[i] ? 1.0f : h[i * n + i]; };
-  p.perm.resize(static_cast<size_t>(n));
-  std::iota(p.perm.begin(), p.perm.end(), 0);
-  if (cfg.desc_act)
-    std::stable_sort(p.perm.begin(), p.perm.end(), [&](int64_t a, int64_t b) { return diag(a) > diag(b); });
-  p.mean_diag = ordered_hessian(h, n, p, cfg.desc_act, ws.hd);
-  return p;
-}
-
 // Upper Cholesky factor U of (Hd + λI)⁻¹ in `u` (lower triangle zeroed). With J the index reversal,
 // Cholesky of J·A·J = L'L'ᵀ gives A = R Rᵀ with R = J L' J upper, so A⁻¹ = R⁻ᵀR⁻¹ and U = R⁻¹: one Cholesky
 // and one triangular inverse (⅔n³) instead of AutoGPTQ's cholesky → cholesky_inverse → cholesky (4⁄3n³).
-// Reversing both indices of a row-major square matrix is reversing its storage. `out` sees R (upper
-// triangle of `u`) before it is inverted.
-bool inverse_cholesky_upper(const linalg::Context& ctx, const std::vector<float>& hd, int64_t n, double lambda,
-                            std::vector<float>& u, OutputErrors& out, std::vector<float>& scratch) {
-  u.resize(hd.size());
-  std::reverse_copy(hd.begin(), hd.end(), u.begin());
+// Reversing both indices of a row-major square matrix is reversing its storage. Every module's output
+// errors see R (upper triangle of `u`) before it is inverted.
+bool inverse_cholesky_upper(const linalg::Context& ctx, Workspace& ws, int64_t n, double lambda, const Factor& f,
+                            std::vector<OutputErrors>& out) {
+  auto& u = ws.u;
+  u.resize(ws.hd.size());
+  std::reverse_copy(ws.hd.begin(), ws.hd.end(), u.begin());
   for (int64_t i = 0; i < n; ++i) u[i * n + i] += static_cast<float>(lambda);  // the diagonal maps to itself
   if (ctx.cholesky(/*upper=*/false, u.data(), n, n) != 0) return false;
   std::reverse(u.begin(), u.end());  // R in the upper triangle
   for (int64_t i = 0; i < n; ++i) std::fill_n(&u[i * n], i, 0.0f);
-  out.take_forms(ctx, u.data(), scratch);
+  for (auto& o : out) o.take_forms(ctx, u.data(), f.dead, f.perm, ws.big, ws.row);
   if (ctx.triangular_inverse(/*upper=*/true, u.data(), n, n) != 0) return false;
   for (int64_t i = 0; i < n; ++i) {
     const float d = u[i * n + i];
@@ -180,12 +207,22 @@ bool inverse_cholesky_upper(const linalg::Context& ctx, const std::vector<float>
   return numeric::first_non_finite(u.data(), u.size()) == u.size();
 }
 
-Factor inverse_factor(const linalg::Context& ctx, Workspace& ws, int64_t n, double mean_diag, const GptqConfig& cfg,
-                      OutputErrors& out) {
+Factor factor(const linalg::Context& ctx, Workspace& ws, const float* h, int64_t n, const GptqConfig& cfg,
+              std::vector<OutputErrors>& out) {
   Factor f;
+  f.dead.assign(static_cast<size_t>(n), 0);
+  for (int64_t i = 0; i < n; ++i) f.n_dead += f.dead[i] = h[i * n + i] == 0.0f;
+  if (f.n_dead == n) return f;
+  // Act-order: columns by descending diag(H), stable, after the dead-column fix (as AutoGPTQ).
+  auto diag = [&](int64_t i) { return f.dead[i] ? 1.0f : h[i * n + i]; };
+  f.perm.resize(static_cast<size_t>(n));
+  std::iota(f.perm.begin(), f.perm.end(), 0);
+  if (cfg.desc_act)
+    std::stable_sort(f.perm.begin(), f.perm.end(), [&](int64_t a, int64_t b) { return diag(a) > diag(b); });
+  f.mean_diag = ordered_hessian(h, n, f, cfg.desc_act, ws.hd);
   f.damp = cfg.damp_percent;
   for (;;) {
-    if (inverse_cholesky_upper(ctx, ws.hd, n, f.damp * mean_diag, ws.u, out, ws.big)) {
+    if (inverse_cholesky_upper(ctx, ws, n, f.damp * f.mean_diag, f, out)) {
       f.ok = true;
       return f;
     }
@@ -213,29 +250,29 @@ std::vector<uint8_t> static_block_scales(const std::vector<float>& wm, int64_t r
 
 // Step 3 in its fast layout (column_loop.hpp): Wᵀ in processing order and the transposed values share ws.big.
 double quantize_columns(const linalg::Context& ctx, Workspace& ws, int64_t rows, int64_t n, int64_t block_size,
-                        const Prepared& p, bool static_scales, nvfp4::BlockScaleSearch search,
+                        const Factor& f, float scale_2, bool static_scales, nvfp4::BlockScaleSearch search,
                         std::vector<uint8_t>& scales) {
   const size_t nw = static_cast<size_t>(rows * n);
   ws.big.resize(2 * nw);
   ws.ct.resize(nw);
-  linalg::transpose(ws.wm.data(), rows, n, ws.big.data(), p.perm.data());
-  const ColumnLoop loop{ws.big.data(),     ws.u.data(),   rows,          n,         block_size,
-                        p.perm.data(),     static_scales, scales.data(), p.scale_2, ws.ct.data(),
+  linalg::transpose(ws.wm.data(), rows, n, ws.big.data(), f.perm.data());
+  const ColumnLoop loop{ws.big.data(),      ws.u.data(),   rows,          n,       block_size,
+                        f.perm.data(),      static_scales, scales.data(), scale_2, ws.ct.data(),
                         ws.big.data() + nw, search == nvfp4::BlockScaleSearch::Mse};
   return run_column_loop(ctx, loop, ws.err, ws.eff);
 }
 
-nvfp4::QuantizedMatrix unpermute(const Workspace& ws, int64_t rows, int64_t n, const Prepared& p,
+nvfp4::QuantizedMatrix unpermute(const Workspace& ws, int64_t rows, int64_t n, const Factor& f, float scale_2,
                                  std::vector<uint8_t> scales) {
   const size_t nw = static_cast<size_t>(rows * n);
   nvfp4::QuantizedMatrix q;
   q.rows = rows;
   q.cols = n;
-  q.scale_2 = p.scale_2;
+  q.scale_2 = scale_2;
   q.codes.resize(nw);
   q.dequant.resize(nw);
-  linalg::transpose_back(ws.ct.data(), rows, n, q.codes.data(), p.perm.data());
-  linalg::transpose_back(ws.big.data() + nw, rows, n, q.dequant.data(), p.perm.data());
+  linalg::transpose_back(ws.ct.data(), rows, n, q.codes.data(), f.perm.data());
+  linalg::transpose_back(ws.big.data() + nw, rows, n, q.dequant.data(), f.perm.data());
   q.block_scales = std::move(scales);
   return q;
 }

@@ -19,8 +19,8 @@ struct Workspace {
   std::vector<float> wm;      // W with dead columns zeroed, original order
   std::vector<float> hd;      // H with the dead-column fix, processing order
   std::vector<float> u;       // Hinv
-  std::vector<float> dw_rtn;  // round-to-nearest's ΔW (output errors)
   std::vector<float> big;     // 2·rows·cols: [W; ΔW_rtn]·R for the output errors, then Wᵀ and the values
+  std::vector<float> row;     // one weight row (round-to-nearest for the output errors)
   std::vector<float> err;     // the column loop's scaled errors of one lazy batch
   std::vector<float> eff;     // the column loop's effective scale per row
   std::vector<uint8_t> ct;    // the codes, transposed
@@ -30,5 +30,23 @@ struct Workspace {
 // in errors: h_dim != cols, cols % 16 != 0, non-finite values in w or h, and invalid options are rejected.
 GptqResult gptq_quantize(const linalg::Context& ctx, Workspace& ws, const float* w, int64_t rows, int64_t cols,
                          const float* h, int64_t h_dim, const GptqConfig& config, const std::string& name);
+
+// One module of a group that reads one input, for gptq_quantize_group: its weight [rows, cols], its
+// configuration (scale_2 set: fused groups share one) and its name.
+struct GroupModule {
+  const float* w = nullptr;
+  int64_t rows = 0;
+  GptqConfig config;
+  std::string name;
+};
+
+// The modules of one input (q/k/v; gate/up; an expert's gate/up) with their shared Hessian h [cols, cols]:
+// the part of GPTQ that depends on H alone — dead columns, processing order, the damped Cholesky
+// factorisation and its inverse, with the retries — runs once for all of them (their act-order, damping and
+// output-error options must agree), then each module's column loop. Each result equals gptq_quantize's of
+// that module alone; seconds[i] gets module i's time, the factorisation shared by rows.
+std::vector<GptqResult> gptq_quantize_group(const linalg::Context& ctx, Workspace& ws,
+                                            const std::vector<GroupModule>& modules, int64_t cols, const float* h,
+                                            std::vector<double>* seconds = nullptr);
 
 }  // namespace fp4gptq::gptq

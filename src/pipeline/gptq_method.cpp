@@ -2,26 +2,19 @@
 
 #include <fmt/core.h>
 
+#include <chrono>
 #include <cmath>
 
 #include "fp4gptq/error.hpp"
 
 namespace fp4gptq::pipeline {
 
-ModuleResult GptqMethod::solve(const linalg::Context& ctx, gptq::Workspace& ws, const model::PlannedLinear& m,
-                               const std::vector<float>& w, float scale_2, const ModuleInput& in) const {
-  if (!in.hessian) throw Error("GPTQ: " + m.module + ": no Hessian (the method needs calibration)");
-  const float* h = in.hessian->data();
-  gptq::GptqResult r;
+namespace {
+
+// A module's report row, log line and flags from its GPTQ (or fallback) result.
+ModuleResult module_result(const model::PlannedLinear& m, gptq::GptqResult r, const ModuleInput& in, double flops) {
   ModuleResult out;
-  if (in.rtn_reason.empty()) {
-    auto cfg = cfg_;
-    cfg.scale_2 = scale_2;
-    r = gptq::gptq_quantize(ctx, ws, w.data(), m.out, m.in, h, m.in, cfg, m.module);
-    out.flops = static_cast<double>(m.out) * m.in * m.in + 4.0 / 3.0 * std::pow(static_cast<double>(m.in), 3);
-  } else {
-    r = gptq::rtn_result(ctx, w.data(), m.out, m.in, h, scale_2, m.module, in.rtn_reason);
-  }
+  out.flops = flops;
   out.stats = {{"loss", r.loss},
                {"rel_err", r.rel_err},
                {"rtn_rel_err", r.rtn_rel_err},
@@ -42,6 +35,53 @@ ModuleResult GptqMethod::solve(const linalg::Context& ctx, gptq::Workspace& ws, 
   out.warning = r.fallback || r.retries;
   out.note = r.note;
   out.q = std::move(r.q);
+  return out;
+}
+
+}  // namespace
+
+ModuleResult GptqMethod::solve(const linalg::Context& ctx, gptq::Workspace& ws, const model::PlannedLinear& m,
+                               const std::vector<float>& w, float scale_2, const ModuleInput& in) const {
+  std::vector<double> seconds;
+  return std::move(solve_group(ctx, ws, {&m}, {w}, {scale_2}, in, seconds).front());
+}
+
+std::vector<ModuleResult> GptqMethod::solve_group(const linalg::Context& ctx, gptq::Workspace& ws,
+                                                  const std::vector<const model::PlannedLinear*>& mods,
+                                                  const std::vector<std::vector<float>>& weights,
+                                                  const std::vector<float>& scale_2, const ModuleInput& in,
+                                                  std::vector<double>& seconds) const {
+  if (!in.hessian) throw Error("GPTQ: " + mods.front()->module + ": no Hessian (the method needs calibration)");
+  const float* h = in.hessian->data();
+  std::vector<ModuleResult> out;
+  if (!in.rtn_reason.empty()) {  // a starved expert: round-to-nearest, with GPTQ's report fields
+    for (size_t i = 0; i < mods.size(); ++i) {
+      const auto t = std::chrono::steady_clock::now();
+      const auto& m = *mods[i];
+      out.push_back(module_result(m, gptq::rtn_result(ctx, weights[i].data(), m.out, m.in, h, scale_2[i], m.module,
+                                                      in.rtn_reason, cfg_.scale_rule.search),
+                                  in, 0));
+      seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count());
+    }
+    return out;
+  }
+  // The modules of one input share H: one factorisation (4/3·in³ in the FLOP accounting, shared by rows).
+  std::vector<gptq::GroupModule> group;
+  int64_t rows = 0;
+  for (size_t i = 0; i < mods.size(); ++i) {
+    auto cfg = cfg_;
+    cfg.scale_2 = scale_2[i];
+    group.push_back({weights[i].data(), mods[i]->out, cfg, mods[i]->module});
+    rows += mods[i]->out;
+  }
+  const int64_t in_dim = mods.front()->in;
+  auto results = gptq::gptq_quantize_group(ctx, ws, group, in_dim, h, &seconds);
+  const double n = static_cast<double>(in_dim);
+  for (size_t i = 0; i < mods.size(); ++i) {
+    const double share = static_cast<double>(mods[i]->out) / static_cast<double>(rows);
+    out.push_back(module_result(*mods[i], std::move(results[i]), in,
+                                static_cast<double>(mods[i]->out) * n * n + share * 4.0 / 3.0 * n * n * n));
+  }
   return out;
 }
 

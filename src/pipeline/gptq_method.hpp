@@ -12,6 +12,12 @@ class GptqMethod final : public Method {
       : Method("gptq", true, {"rel_err", "rtn_rel_err"}), cfg_(config), true_sequential_(true_sequential) {}
   ModuleResult solve(const linalg::Context& ctx, gptq::Workspace& ws, const model::PlannedLinear& m,
                      const std::vector<float>& w, float scale_2, const ModuleInput& in) const override;
+  // One factorisation of the shared Hessian for all of them (gptq::gptq_quantize_group).
+  std::vector<ModuleResult> solve_group(const linalg::Context& ctx, gptq::Workspace& ws,
+                                        const std::vector<const model::PlannedLinear*>& mods,
+                                        const std::vector<std::vector<float>>& weights,
+                                        const std::vector<float>& scale_2, const ModuleInput& in,
+                                        std::vector<double>& seconds) const override;
   MethodFields fields() const override;
 
  private:

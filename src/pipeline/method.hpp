@@ -60,6 +60,14 @@ class Method {
   // (MoE experts), each with its own workspace: must touch no shared state.
   virtual ModuleResult solve(const linalg::Context& ctx, gptq::Workspace& ws, const model::PlannedLinear& m,
                              const std::vector<float>& w, float scale_2, const ModuleInput& in) const = 0;
+  // The modules of one input (mods[i] with weight weights[i] on scale_2[i], all reading `in`): by default one
+  // solve() each; a method may share work between them (GPTQ factors their Hessian once). seconds[i] gets
+  // module i's time.
+  virtual std::vector<ModuleResult> solve_group(const linalg::Context& ctx, gptq::Workspace& ws,
+                                                const std::vector<const model::PlannedLinear*>& mods,
+                                                const std::vector<std::vector<float>>& weights,
+                                                const std::vector<float>& scale_2, const ModuleInput& in,
+                                                std::vector<double>& seconds) const;
   virtual MethodFields fields() const = 0;
 
  private:

@@ -17,7 +17,11 @@ class RtnMethod final : public Method {
   ModuleResult solve(const linalg::Context& ctx, gptq::Workspace& ws, const model::PlannedLinear& m,
                      const std::vector<float>& w, float scale_2, const ModuleInput& in) const override;
   // No act-order, static block scales, no damping, not sequential, no lazy batches.
-  MethodFields fields() const override { return {"rtn"}; }
+  MethodFields fields() const override {
+    MethodFields f;
+    f.algorithm = "rtn";
+    return f;
+  }
 
  private:
   nvfp4::BlockScaleSearch search_;

@@ -247,3 +247,54 @@ TEST(GptqProperties, BadInputNamesTheModule) {
 
 }  // namespace
 }  // namespace fp4gptq::gptq
+
+namespace fp4gptq::gptq {
+namespace {
+
+// q/k/v share one input: solved as a group (one factorisation of H) each gives exactly what it gives alone,
+// with a dead column, act-order, the scale search and a supplied shared scale_2 alike.
+TEST(GptqProperties, GroupSharingOneFactorisationEqualsSolvingEachAlone) {
+  const linalg::Context ctx;
+  const int64_t cols = 64;
+  auto h = correlated_hessian(cols, 200, 6, 21);
+  for (int64_t i = 0; i < cols; ++i) h[7 * cols + i] = h[i * cols + 7] = 0.0f;  // column 7: dead
+  const std::vector<int64_t> rows = {32, 16, 16};
+  std::vector<std::vector<float>> w;
+  for (size_t m = 0; m < rows.size(); ++m)
+    w.push_back(randn(static_cast<size_t>(rows[m] * cols), 40 + m, "w", 0.05));
+  for (const bool desc_act : {false, true}) {
+    GptqConfig cfg;
+    cfg.desc_act = desc_act;
+    cfg.scale_rule.search = nvfp4::BlockScaleSearch::Mse;
+    std::vector<GroupModule> group;
+    for (size_t m = 0; m < rows.size(); ++m) {
+      group.push_back({w[m].data(), rows[m], cfg, "m" + std::to_string(m)});
+      if (m == 1) group.back().config.scale_2 = 0.1f / 2688.0f;
+    }
+    Workspace ws;
+    std::vector<double> seconds;
+    const auto together = gptq_quantize_group(ctx, ws, group, cols, h.data(), &seconds);
+    ASSERT_EQ(together.size(), rows.size());
+    ASSERT_EQ(seconds.size(), rows.size());
+    for (size_t m = 0; m < rows.size(); ++m) {
+      Workspace alone_ws;
+      const auto alone = gptq_quantize(ctx, alone_ws, w[m].data(), rows[m], cols, h.data(), cols, group[m].config,
+                                       group[m].name);
+      EXPECT_EQ(together[m].q.codes, alone.q.codes) << m;
+      EXPECT_EQ(together[m].q.block_scales, alone.q.block_scales) << m;
+      EXPECT_EQ(together[m].q.dequant, alone.q.dequant) << m;
+      EXPECT_EQ(together[m].q.scale_2, alone.q.scale_2) << m;
+      EXPECT_EQ(together[m].rel_err, alone.rel_err) << m;
+      EXPECT_EQ(together[m].rtn_rel_err, alone.rtn_rel_err) << m;
+      EXPECT_EQ(together[m].dead_columns, 1) << m;
+      EXPECT_GE(seconds[m], 0.0);
+    }
+  }
+  std::vector<GroupModule> mixed = {{w[0].data(), rows[0], GptqConfig{}, "q"}, {w[1].data(), rows[1], GptqConfig{}, "k"}};
+  mixed[1].config.desc_act = true;
+  Workspace ws;
+  test::expect_error([&] { gptq_quantize_group(ctx, ws, mixed, cols, h.data()); }, {"k", "share act-order"});
+}
+
+}  // namespace
+}  // namespace fp4gptq::gptq
