@@ -12,7 +12,7 @@ KEEP=${3:-}
 WORK=${3:-$(mktemp -d)}
 shift $(( $# < 3 ? $# : 3 ))
 mkdir -p "$WORK"
-FP4GPTQ=build/src/cli/fp4gptq
+FP4GPTQ=${FP4GPTQ:-build/src/cli/fp4gptq}  # another build (e.g. the previous main's) for a before/after pair
 MODEL="$WORK/moe-$LAYERS"
 if [ ! -f "$MODEL/config.json" ]; then
   $FP4GPTQ make-tiny-model --arch Qwen3MoeForCausalLM --layers "$LAYERS" --hidden 2048 --intermediate 6144 --heads 32 \

@@ -127,6 +127,7 @@ void BM_Solve(benchmark::State& state) {
   const auto h = bench_hessian(in);
   gptq::GptqConfig cfg;
   cfg.output_errors = state.range(2) != 0;
+  if (state.range(3)) cfg.scale_rule.search = nvfp4::BlockScaleSearch::Mse;
   gptq::Workspace ws;
   gptq::gptq_quantize(ctx(), ws, w.data(), out, in, h.data(), in, cfg, "warm-up");  // workspace pages faulted in once
   double rel = 0, rtn = 0;
@@ -140,15 +141,16 @@ void BM_Solve(benchmark::State& state) {
   state.counters["rtn_rel_err"] = rtn;
 }
 // Third argument: 1 = with the output errors (rel_err and RTN's, two extra out·in² triangular products, as
-// the pipeline runs it), 0 = the GPTQ solve alone.
+// the pipeline runs it), 0 = the GPTQ solve alone. Fourth: 1 = --block-scale-search mse.
 BENCHMARK(BM_Solve)
-    ->ArgNames({"out", "in", "output_errors"})
-    ->Args({4096, 4096, 0})
-    ->Args({4096, 4096, 1})
-    ->Args({11008, 4096, 0})
-    ->Args({11008, 4096, 1})
-    ->Args({4096, 11008, 0})
-    ->Args({4096, 11008, 1})
+    ->ArgNames({"out", "in", "output_errors", "mse"})
+    ->Args({4096, 4096, 0, 0})
+    ->Args({4096, 4096, 1, 0})
+    ->Args({4096, 4096, 1, 1})
+    ->Args({11008, 4096, 0, 0})
+    ->Args({11008, 4096, 1, 0})
+    ->Args({4096, 11008, 0, 0})
+    ->Args({4096, 11008, 1, 0})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime()
     ->Iterations(2);

@@ -220,7 +220,8 @@ Perplexity evaluate_perplexity(const std::filesystem::path& model_dir, const std
 // llama-perplexity --kl-divergence: per scored token KL(P_base ‖ P_model), and how often both models' most
 // likely next tokens agree, on eval-ppl's windows.
 struct CompareConfig {
-  EvalConfig eval;                         // data, seqlen (0 with base_logits: the file's), compute, threads
+  CompareConfig() { eval.seqlen = 0; }
+  EvalConfig eval;  // data, seqlen (0: the base-logits file's, else 2048), compute, threads
   std::filesystem::path base_logits;       // the base's stored distributions, instead of a base directory
   std::filesystem::path save_base_logits;  // store the base's distributions here for later runs
   bool overwrite = false;                  // an existing save_base_logits file

@@ -32,9 +32,7 @@ def eval_kld(model_dir: Optional[PathLike], base_dir: Optional[PathLike] = None,
     {"windows", "seqlen", "tokens", "ppl_base", "ppl_model", "ppl_ratio", "kld": {"mean", "ci95", "median",
     "p99", "max"}, "top1_agreement", "top1_agreement_ci95"} (only the base's figures when model_dir is None,
     i.e. when just saving the base's logits); Ctrl-C stops it."""
-    if seqlen is None:
-        seqlen = 0 if base_logits is not None else 2048
-    return _native.eval_kld(os.fspath(model_dir or ""), os.fspath(base_dir or ""), os.fspath(data or ""), seqlen,
+    return _native.eval_kld(os.fspath(model_dir or ""), os.fspath(base_dir or ""), os.fspath(data or ""), seqlen or 0,
                             os.fspath(base_logits or ""), os.fspath(save_base_logits or ""), overwrite,
                             os.fspath(tokenizer or ""), bos, text_field, compute, threads, quiet)
 

@@ -88,7 +88,6 @@ Subcommand add_eval(CLI::App& app) {
   return {cmd, [=] {
             CompareConfig c;
             c.eval = in->resolved();
-            if (c.eval.seqlen == 0 && p->base_logits.empty()) c.eval.seqlen = 2048;
             c.base_logits = p->base_logits;
             c.save_base_logits = p->save;
             c.overwrite = p->overwrite;

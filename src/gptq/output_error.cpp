@@ -34,17 +34,23 @@ GptqResult rtn_result(const linalg::Context& ctx, const float* w, int64_t rows, 
   r.q = nvfp4::quantize_rtn(w, rows, cols, scale_2, name, {search, nvfp4::ScaleRule{}.scale2_max});
   r.fallback = true;
   r.note = why;
-  std::vector<float> dw(r.q.dequant.size());
-  for (size_t i = 0; i < dw.size(); ++i) dw[i] = w[i] - r.q.dequant[i];
   const double den = quadratic_form_trace(ctx, w, rows, cols, h);
-  r.rel_err = r.rtn_rel_err = den > 0 ? quadratic_form_trace(ctx, dw.data(), rows, cols, h) / den : 0.0;
+  auto relative_error = [&](const std::vector<float>& dequant) {
+    std::vector<float> dw(dequant.size());
+    for (size_t i = 0; i < dw.size(); ++i) dw[i] = w[i] - dequant[i];
+    return den > 0 ? quadratic_form_trace(ctx, dw.data(), rows, cols, h) / den : 0.0;
+  };
+  r.rel_err = relative_error(r.q.dequant);
+  // The baseline stays the amax rule's round-to-nearest, as for the modules GPTQ solves.
+  r.rtn_rel_err = search == nvfp4::BlockScaleSearch::None
+                      ? r.rel_err
+                      : relative_error(nvfp4::quantize_rtn(w, rows, cols, scale_2, name).dequant);
   return r;
 }
 
 void OutputErrors::take_forms(const linalg::Context& ctx, const float* r, const std::vector<uint8_t>& dead,
                               const std::vector<int64_t>& perm, std::vector<float>& stacked, std::vector<float>& row) {
   if (!enabled_) return;
-  dead_ = &dead;
   const int64_t n = cols_;
   const size_t nw = static_cast<size_t>(rows_ * n);
   stacked.resize(2 * nw);
@@ -72,13 +78,13 @@ void OutputErrors::take_forms(const linalg::Context& ctx, const float* r, const 
   rtn_form_ = sum_squares(stacked.data() + nw, nw);
 }
 
-void OutputErrors::finish(double err_sq, double lambda, GptqResult& res) const {
+void OutputErrors::finish(double err_sq, double lambda, const std::vector<uint8_t>& dead, GptqResult& res) const {
   if (!enabled_) return;
   const int64_t n = cols_;
   double dw_sq = 0;
   for (int64_t r = 0; r < rows_; ++r)
     for (int64_t i = 0; i < n; ++i) {
-      const double d = ((*dead_)[i] ? 0.0 : static_cast<double>(w_[r * n + i])) - res.q.dequant[r * n + i];
+      const double d = (dead[i] ? 0.0 : static_cast<double>(w_[r * n + i])) - res.q.dequant[r * n + i];
       dw_sq += d * d;
     }
   const double den = w_form_ - lambda * w_sq_;

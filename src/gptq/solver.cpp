@@ -138,7 +138,7 @@ GptqResult quantize_module(const linalg::Context& ctx, Workspace& ws, const Grou
   res.dead_columns = f.n_dead;
   if (f.retries)
     res.note = "Cholesky retried " + std::to_string(f.retries) + " time(s); damp " + std::to_string(f.damp);
-  out.finish(err_sq, f.damp * f.mean_diag, res);
+  out.finish(err_sq, f.damp * f.mean_diag, f.dead, res);
   return res;
 }
 

@@ -301,7 +301,7 @@ Comparison compare_models(const std::filesystem::path& model_dir, const std::fil
   in.base_logits = c.base_logits;
   in.save_base_logits = c.save_base_logits;
   in.overwrite = c.overwrite;
-  in.seqlen = c.eval.seqlen;
+  in.seqlen = c.eval.seqlen == 0 && c.base_logits.empty() ? 2048 : c.eval.seqlen;
   in.compute = internal(c.eval.compute);
   in.act_dtype = c.eval.compute == Compute::F32 ? numeric::DType::F32 : numeric::DType::BF16;
   in.quiet = c.eval.quiet;

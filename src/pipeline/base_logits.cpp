@@ -51,6 +51,18 @@ BaseLogitsWriter::BaseLogitsWriter(std::filesystem::path path, const BaseLogitsH
     throw Error(path_.string() + ": the base-logits file exists; remove it or choose another path");
   fd_ = ::open(temp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd_ < 0) throw Error(temp_.string() + ": cannot create: " + std::strerror(errno), ErrorKind::Internal);
+  try {
+    start(ids);
+  } catch (...) {
+    ::close(fd_);
+    fd_ = -1;
+    std::filesystem::remove(temp_, ec);
+    throw;
+  }
+}
+
+void BaseLogitsWriter::start(const std::vector<int32_t>& ids) {
+  const BaseLogitsHeader& h = h_;
   unsigned char head[kHeaderBytes] = {};
   std::memcpy(head, kMagic, 8);
   const uint64_t fields[3] = {static_cast<uint64_t>(h.vocab), static_cast<uint64_t>(h.seqlen),
@@ -129,10 +141,11 @@ BaseLogitsReader::BaseLogitsReader(const std::filesystem::path& path) {
     throw Error(what + "header has vocab " + std::to_string(vocab) + ", seqlen " + std::to_string(seqlen) +
                 ", windows " + std::to_string(windows));
   h_ = {static_cast<int64_t>(vocab), static_cast<int64_t>(seqlen), static_cast<int64_t>(windows)};
-  records_at_ = kHeaderBytes + static_cast<size_t>(windows * seqlen) * 4;
+  records_at_ = kHeaderBytes + static_cast<size_t>(windows * seqlen) * 4;  // < 2^64: each field is < 2^31
   record_bytes_ = record_bytes(h_.vocab);
-  const size_t expected = records_at_ + static_cast<size_t>(h_.scored()) * record_bytes_;
-  if (file_->size() != expected)
+  uint64_t records = 0, expected = 0;
+  if (__builtin_mul_overflow(static_cast<uint64_t>(h_.scored()), static_cast<uint64_t>(record_bytes_), &records) ||
+      __builtin_add_overflow(static_cast<uint64_t>(records_at_), records, &expected) || file_->size() != expected)
     throw Error(what + "size " + std::to_string(file_->size()) + " bytes, " + std::to_string(expected) +
                 " expected for its header (truncated or damaged)");
 }

@@ -46,6 +46,7 @@ class BaseLogitsWriter {
   void finish();  // after every record was set
 
  private:
+  void start(const std::vector<int32_t>& ids);  // header, ids, the file sized
   void write_at(size_t offset, const void* p, size_t n);
   std::filesystem::path path_, temp_;
   BaseLogitsHeader h_;

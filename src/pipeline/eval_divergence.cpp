@@ -1,5 +1,7 @@
 #include "pipeline/eval_divergence.hpp"
 
+#include <fmt/core.h>
+
 #include <algorithm>
 #include <cmath>
 #include <memory>
@@ -9,6 +11,7 @@
 #include "model/causal_lm.hpp"
 #include "model/layer_plan.hpp"
 #include "pipeline/base_logits.hpp"
+#include "pipeline/progress.hpp"
 
 namespace fp4gptq::pipeline {
 
@@ -65,13 +68,11 @@ struct Model {
   std::unique_ptr<model::LmHead> head;
 };
 
-Model run_model(const linalg::Context& ctx, const io::ModelDir& dir, const DivergenceInputs& in, int64_t windows,
-                const char* task) {
-  Model m{model::plan_model(dir), {}, nullptr};
+void run_model(const linalg::Context& ctx, const io::ModelDir& dir, const DivergenceInputs& in, int64_t windows,
+               const char* task, Model& m) {
   m.hidden = final_hidden_states(ctx, dir, m.plan, in.stream, in.seqlen, windows, in.compute, in.act_dtype, task,
                                  in.quiet);
   m.head = std::make_unique<model::LmHead>(dir, m.plan.config, in.compute);
-  return m;
 }
 
 double quantile(std::vector<double> v, double q) {  // nearest rank
@@ -105,9 +106,10 @@ Divergence eval_divergence(const linalg::Context& ctx, const DivergenceInputs& i
   }
   const int64_t windows = window_count(in.stream, in.seqlen, "eval"), seqlen = in.seqlen;
 
+  // Everything that can be refused is checked before the forward passes, which may take hours.
   std::optional<Model> base, model;
-  if (in.base) base = run_model(ctx, *in.base, in, windows, "eval: base");
-  if (in.model) model = run_model(ctx, *in.model, in, windows, "eval: model");
+  if (in.base) base.emplace(Model{model::plan_model(*in.base), {}, nullptr});
+  if (in.model) model.emplace(Model{model::plan_model(*in.model), {}, nullptr});
   const int64_t vocab = base ? base->plan.config.vocab_size : stored->header().vocab;
   if (model && model->plan.config.vocab_size != vocab)
     throw Error("eval: " + in.model->config_path().string() + " has vocab_size " +
@@ -122,6 +124,8 @@ Divergence eval_divergence(const linalg::Context& ctx, const DivergenceInputs& i
     if (!base) throw Error("eval: saving base logits needs the base model, not a base-logits file");
     save.emplace(in.save_base_logits, BaseLogitsHeader{vocab, seqlen, windows}, in.stream, in.overwrite);
   }
+  if (base) run_model(ctx, *in.base, in, windows, "eval: base", *base);
+  if (model) run_model(ctx, *in.model, in, windows, "eval: model", *model);
 
   const int64_t per_chunk = windows_per_chunk(seqlen), V = model::LmHead::kVocabChunk;
   std::vector<float> xb, xm, lb, lm;
@@ -135,8 +139,12 @@ Divergence eval_divergence(const linalg::Context& ctx, const DivergenceInputs& i
     m.hidden.load(w0 * seqlen, n, x.data());
     m.head->final_norm(x.data(), n);
   };
-  for (int64_t w0 = 0; w0 < windows; w0 += per_chunk) {
+  const int64_t chunks = (windows + per_chunk - 1) / per_chunk;
+  const Progress progress("eval: heads", 0, in.quiet);
+  for (int64_t w0 = 0, done = 0; w0 < windows; w0 += per_chunk, ++done) {
     ctx.check_cancelled();
+    if (chunks >= 10 && done % (chunks / 10) == 0)
+      progress.note(fmt::format("tokens {}/{}, {}", w0 * seqlen, windows * seqlen, format_seconds(progress.elapsed())));
     const int64_t nw = std::min(per_chunk, windows - w0), n = nw * seqlen;
     auto scored = [&](int64_t r) { return r % seqlen != seqlen - 1; };
     auto record = [&](int64_t r) { return (w0 + r / seqlen) * (seqlen - 1) + r % seqlen; };

@@ -58,6 +58,14 @@ PseudoConfig read_pseudo_config(const fs::path& dir) {
     m.damp_percent = field("damp_percent").get<double>();
     m.fuse_scales = field("fuse_scales").get<bool>();
     if (!field("block_size").is_null()) m.block_size = field("block_size").get<int64_t>();
+    // The scale choices of §4b (absent in checkpoints written before them: the defaults).
+    m.scale_rule.search = literal(j.value("block_scale_search", std::string("none")), {"none", "mse"},
+                                  where + " block_scale_search") == std::string("mse")
+                              ? nvfp4::BlockScaleSearch::Mse
+                              : nvfp4::BlockScaleSearch::None;
+    m.scale_rule.scale2_max = j.value("scale2_max", 448.0f);
+    if (!(m.scale_rule.scale2_max >= 1 && m.scale_rule.scale2_max <= 448))
+      throw Error(where + ": scale2_max " + std::to_string(m.scale_rule.scale2_max) + " is outside [1, 448]");
     return c;
   } catch (const nlohmann::json::exception& e) {
     throw Error(where + ": " + e.what());

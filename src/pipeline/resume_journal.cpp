@@ -91,9 +91,13 @@ void check_fingerprint(const nlohmann::ordered_json& j, const nlohmann::ordered_
   const auto& old = j["fingerprint"];
   std::string changed;
   auto add = [&](const std::string& c) { changed += (changed.empty() ? "" : "; ") + c; };
-  for (const auto& [k, v] : now.items())
+  // Options added after a journal was written: absent there means their default.
+  static const nlohmann::ordered_json later = {{"block_scale_search", "none"}, {"scale2_max", 448.0}};
+  for (const auto& [k, v] : now.items()) {
+    if (!old.contains(k) && later.contains(k) && later[k] == v) continue;
     if (!old.contains(k) || old[k] != v)
       add(fmt::format("{} was {}, now {}", k, old.contains(k) ? old[k].dump() : "unset", v.dump()));
+  }
   for (const auto& [k, v] : old.items())
     if (!now.contains(k)) add(k + " is no longer set");
   if (!changed.empty())

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 
+#include "gptq/output_error.hpp"
 #include "gptq/solver.hpp"
 #include "tests/gptq/reference_gptq.hpp"
 #include "tests/test_support.hpp"
@@ -104,6 +105,14 @@ TEST_P(GptqReference, FastSolverAgreesWithThePlainOne) {
   // With the search a near-tie of two candidates' losses can go either way in FP32 and double; a different
   // scale then changes the rest of that row (seen once here: 0.4% of the codes, rel_err 13% apart).
   EXPECT_NEAR(r.rel_err, ref.rel_err, (p.mse ? 0.15 : 0.03) * ref.rel_err);
+  // Whatever the scales, rel_err is exactly tr(ΔW H ΔWᵀ) / tr(W H Wᵀ) of what was returned (W: dead columns 0).
+  std::vector<float> wm = w, dw(w.size());
+  for (int64_t row = 0; row < s.rows; ++row)
+    for (int64_t d : s.dead) wm[row * s.cols + d] = 0;
+  for (size_t i = 0; i < w.size(); ++i) dw[i] = wm[i] - r.q.dequant[i];
+  const double exact = quadratic_form_trace(ctx, dw.data(), s.rows, s.cols, h.data()) /
+                       quadratic_form_trace(ctx, wm.data(), s.rows, s.cols, h.data());
+  EXPECT_NEAR(r.rel_err, exact, 1e-3 * exact);
   for (int64_t row = 0; row < s.rows; ++row)
     for (int64_t d : s.dead) ASSERT_EQ(r.q.codes[row * s.cols + d], 0) << "dead column " << d;
   std::printf("codes %.4f, scales %.4f identical; values rel. diff %.4f; rel_err %.5g (reference %.5g)\n", codes,

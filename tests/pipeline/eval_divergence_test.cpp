@@ -175,10 +175,16 @@ TEST_F(EvalDivergence, StoredBaseLogitsRoundTrip) {
   EXPECT_EQ(read.base.ppl, saved.base.ppl);
   EXPECT_EQ(read.model.ppl, saved.model.ppl);
 
-  // A saved file is not replaced unless asked to.
+  // A saved file is not replaced unless asked to; a directory is never one.
+  const auto size = fs::file_size(d / "base.lp");
   test::expect_error([&] { compare_models(d / "rtn", base, d / "data.jsonl", c); }, {"base.lp", "exists"});
+  fs::resize_file(d / "base.lp", 100);
   c.overwrite = true;
-  EXPECT_NO_THROW(compare_models("", base, d / "data.jsonl", c));
+  compare_models("", base, d / "data.jsonl", c);
+  EXPECT_EQ(fs::file_size(d / "base.lp"), size);
+  EXPECT_FALSE(fs::exists(d / "base.lp.partial"));
+  c.save_base_logits = d.path();
+  test::expect_error([&] { compare_models(d / "rtn", base, d / "data.jsonl", c); }, {"is a directory"});
 }
 
 TEST_F(EvalDivergence, BadInputsAreClearErrors) {

@@ -77,6 +77,20 @@ def test_eval_ppl_reads_every_format_alike(runs):
         assert w4a4 != pseudo and math.isfinite(w4a4)
 
 
+def test_export_keeps_the_scale_choices(dense_model, tmp_path):
+    """A pseudo checkpoint of --block-scale-search mse --scale2-max 256 exported equals the run written packed,
+    and both record the choices (docs/DESIGN.md §4b)."""
+    flags = ("--block-scale-search", "mse", "--scale2-max", 256)
+    pseudo = quantize(dense_model, tmp_path / "pseudo", *flags)
+    packed = quantize(dense_model, tmp_path / "packed", "--format", "modelopt", *flags)
+    run_cli("export", "--from", pseudo, "--model", dense_model, "--format", "modelopt", "--out", tmp_path / "x",
+            "--quiet")
+    assert file_digests(tmp_path / "x") == file_digests(packed)
+    for d in (pseudo, packed):
+        qc = json.loads((d / "quantize_config.json").read_text())
+        assert qc["block_scale_search"] == "mse" and qc["scale2_max"] == 256
+
+
 def test_eval_kld_judges_every_format_against_the_original(runs, tmp_path):
     """eval (docs/DESIGN.md §8b) on the three formats of one run: the W4A16 ones hold the same weights, so the
     same divergence; the base's stored logits give what the base itself gives."""
