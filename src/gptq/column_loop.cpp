@@ -18,6 +18,7 @@
 #include <numeric>
 
 #include "linalg/parallel.hpp"
+#include "numeric/e2m1.hpp"
 #include "numeric/simd.hpp"
 #include "nvfp4/scale_rules.hpp"
 #include "nvfp4/scale_search.hpp"
@@ -42,37 +43,62 @@ FP4GPTQ_SIMD_CLONES float quantize_column(const float* w, const float* eff, int6
   return loss;
 }
 
-// The block-scale search of one row's block (docs/DESIGN.md §4b): among the candidates around the amax rule's
-// code, the one whose in-block GPTQ — quantize column i, e_i = (w_i − q_i) / U_ii, w_j −= e_i U_ij for the
-// later columns j of the block — gives the smallest Σ e_i², the loss the solver minimises. Ties keep the rule.
-// w: the row's 16 current values; u: U at [s1, s1] (row stride n).
-uint8_t searched_scale(const float* w, const float* u, int64_t n, float scale_2, float amax) {
-  const uint8_t rule = nvfp4::block_scale_code(amax, scale_2);
-  if (amax == 0.0f) return rule;
-  uint8_t cand[nvfp4::kMaxCandidates];
-  const int count = nvfp4::scale_candidates(rule, cand);
-  auto loss = [&](uint8_t c) {
-    const float eff = nvfp4::effective_scale(c, scale_2);
-    float x[kBlockSize];
-    std::copy(w, w + kBlockSize, x);
-    float l = 0;
-    for (int i = 0; i < kBlockSize; ++i) {
-      float q;
-      nvfp4::quantize_value(x[i], eff, &q);
-      const float e = (x[i] - q) / u[i * n + i];
-      l += e * e;
-      for (int j = i + 1; j < kBlockSize; ++j) x[j] -= e * u[i * n + j];
-    }
-    return l;
-  };
-  uint8_t best = rule;
-  float best_loss = loss(rule);
-  for (int k = 0; k < count; ++k) {
-    if (cand[k] == rule) continue;
-    const float l = loss(cand[k]);
-    if (l < best_loss) best = cand[k], best_loss = l;
+// The block-scale search (docs/DESIGN.md §4b) of rows [r0, r0 + nt) (nt ≤ kSearchTile) of the block
+// [s1, s1 + 16): for each candidate around a row's amax-rule code, GPTQ's loss of the block alone — quantize
+// column i, e_i = (w_i − q_i) / U_ii, w_j −= e_i U_ij for the later columns j of the block — and the code with
+// the smallest Σ e_i² (ties keep the rule, then the smaller code). Candidates are taken by their offset from
+// the rule's code, so each step runs across the tile's rows, which are contiguous in wt. Writes best[].
+constexpr int64_t kSearchTile = 64;
+constexpr int kMaxOffset = 6;  // the window [0.75, 1.25]× spans at most 4 codes below and 2 above
+
+FP4GPTQ_SIMD_CLONES void searched_scales(const float* wt, int64_t rows, const float* u, int64_t n, int64_t r0,
+                                         int64_t nt, float scale_2, const float* amax, uint8_t* best) {
+  float x[kBlockSize][kSearchTile], eff[kSearchTile], loss[kSearchTile], best_loss[kSearchTile], v0[kSearchTile];
+  uint8_t rule[kSearchTile];
+  bool valid[kSearchTile];
+  for (int64_t r = 0; r < nt; ++r) {
+    rule[r] = best[r] = nvfp4::block_scale_code(amax[r], scale_2);
+    v0[r] = numeric::e4m3_to_f32(rule[r]);
   }
-  return best;
+  for (int k = 0; k <= 2 * kMaxOffset; ++k) {  // offset 0 (the rule) first, then ascending codes
+    const int off = k == 0 ? 0 : k <= kMaxOffset ? k - kMaxOffset - 1 : k - kMaxOffset;
+    bool any = false;
+    for (int64_t r = 0; r < nt; ++r) {
+      const int c = rule[r] + off;
+      const float v = c >= 1 && c <= 0x7E ? numeric::e4m3_to_f32(static_cast<uint8_t>(c)) : 0.0f;
+      valid[r] = amax[r] > 0.0f && v0[r] > 0.0f && c >= 1 && c <= 0x7E &&
+                 v >= nvfp4::kSearchLow * v0[r] && v <= nvfp4::kSearchHigh * v0[r];
+      eff[r] = valid[r] ? v * scale_2 : 1.0f;
+      any |= valid[r];
+    }
+    if (!any) continue;
+    for (int64_t j = 0; j < kBlockSize; ++j)
+      for (int64_t r = 0; r < nt; ++r) x[j][r] = wt[j * rows + r0 + r];
+    for (int64_t r = 0; r < nt; ++r) loss[r] = 0.0f;
+    for (int64_t i = 0; i < kBlockSize; ++i) {
+      const float d = u[i * n + i];
+      for (int64_t r = 0; r < nt; ++r) {  // nvfp4::quantize_value's value, without its branches (eff > 0 here)
+        const float v = x[i][r] / eff[r];
+        const float q = std::copysign(numeric::e2m1_magnitude(numeric::e2m1_magnitude_index(std::fabs(v))), v) * eff[r];
+        const float e = (x[i][r] - q) / d;
+        loss[r] += e * e;
+        x[i][r] = e;
+      }
+      for (int64_t j = i + 1; j < kBlockSize; ++j) {
+        const float uij = u[i * n + j];
+        for (int64_t r = 0; r < nt; ++r) x[j][r] -= x[i][r] * uij;
+      }
+    }
+    for (int64_t r = 0; r < nt; ++r) {
+      if (!valid[r]) continue;
+      if (off == 0) {
+        best_loss[r] = loss[r];
+      } else if (loss[r] < best_loss[r]) {
+        best_loss[r] = loss[r];
+        best[r] = static_cast<uint8_t>(rule[r] + off);
+      }
+    }
+  }
 }
 
 // Dynamic block scales of the block [s1, s2) for rows [r0, r1), from its current, error-updated weights
@@ -82,17 +108,26 @@ void dynamic_scales(const ColumnLoop& L, int64_t s1, int64_t s2, int64_t r0, int
   const int64_t rows = L.rows, nb = L.n / kBlockSize, b = nvfp4::block_index(s1);
   const float scale_2 = L.scale_2;
   uint8_t* scales = L.scales;
-  float row[kBlockSize];
+  if (L.search_scales) {
+    float amax[kSearchTile];
+    uint8_t best[kSearchTile];
+    for (int64_t t0 = r0; t0 < r1; t0 += kSearchTile) {
+      const int64_t nt = std::min(kSearchTile, r1 - t0);
+      std::fill_n(amax, nt, 0.0f);
+      for (int64_t j = s1; j < s2; ++j)
+        for (int64_t r = 0; r < nt; ++r) amax[r] = std::max(amax[r], std::fabs(wt[j * rows + t0 + r]));
+      searched_scales(wt + s1 * rows, rows, &L.u[s1 * L.n + s1], L.n, t0, nt, scale_2, amax, best);
+      for (int64_t r = 0; r < nt; ++r) {
+        scales[(t0 + r) * nb + b] = best[r];
+        eff[t0 + r] = nvfp4::effective_scale(best[r], scale_2);
+      }
+    }
+    return;
+  }
   for (int64_t r = r0; r < r1; ++r) {
     float amax = 0;
     for (int64_t j = s1; j < s2; ++j) amax = std::max(amax, std::fabs(wt[j * rows + r]));
-    uint8_t sc;
-    if (L.search_scales) {
-      for (int64_t j = s1; j < s2; ++j) row[j - s1] = wt[j * rows + r];
-      sc = searched_scale(row, &L.u[s1 * L.n + s1], L.n, scale_2, amax);
-    } else {
-      sc = nvfp4::block_scale_code(amax, scale_2);
-    }
+    const uint8_t sc = nvfp4::block_scale_code(amax, scale_2);
     scales[r * nb + b] = sc;
     eff[r] = nvfp4::effective_scale(sc, scale_2);
   }
