@@ -241,5 +241,8 @@ struct Comparison {
 // config.eval.tokenizer); both directories' tokenizer.json files, where both have one, must be the same.
 Comparison compare_models(const std::filesystem::path& model_dir, const std::filesystem::path& base_dir,
                           const std::filesystem::path& data, const CompareConfig& config = {});
+// The figures as `eval --json` prints them (docs/DESIGN.md §8b): windows, seqlen, tokens, ppl_base and, when a
+// model was judged, ppl_model, ppl_ratio, kld {mean, ci95, median, p99, max}, top1_agreement(_ci95).
+std::string to_json(const Comparison& c, int indent = 2);
 
 }  // namespace fp4gptq

@@ -1,6 +1,7 @@
 """Perplexity and calibration files, as the CLI's eval-ppl and quantize --calib read them."""
 from __future__ import annotations
 
+import json
 import os
 from typing import Any, Dict, List, Optional, Union
 
@@ -32,9 +33,9 @@ def eval_kld(model_dir: Optional[PathLike], base_dir: Optional[PathLike] = None,
     {"windows", "seqlen", "tokens", "ppl_base", "ppl_model", "ppl_ratio", "kld": {"mean", "ci95", "median",
     "p99", "max"}, "top1_agreement", "top1_agreement_ci95"} (only the base's figures when model_dir is None,
     i.e. when just saving the base's logits); Ctrl-C stops it."""
-    return _native.eval_kld(os.fspath(model_dir or ""), os.fspath(base_dir or ""), os.fspath(data or ""), seqlen or 0,
-                            os.fspath(base_logits or ""), os.fspath(save_base_logits or ""), overwrite,
-                            os.fspath(tokenizer or ""), bos, text_field, compute, threads, quiet)
+    return json.loads(_native.eval_kld(os.fspath(model_dir or ""), os.fspath(base_dir or ""), os.fspath(data or ""),
+                                       seqlen or 0, os.fspath(base_logits or ""), os.fspath(save_base_logits or ""),
+                                       overwrite, os.fspath(tokenizer or ""), bos, text_field, compute, threads, quiet))
 
 
 def export_checkpoint(from_dir: PathLike, out_dir: PathLike, format: str = "compressed-tensors",

@@ -2,8 +2,6 @@
 // both perplexities), docs/DESIGN.md §8 and §8b.
 #include <fmt/core.h>
 
-#include <nlohmann/json.hpp>
-
 #include "cli/commands.hpp"
 #include "cli/options.hpp"
 #include "cli/signals.hpp"
@@ -96,20 +94,7 @@ Subcommand add_eval(CLI::App& app) {
             const auto r = compare_models(p->model, p->base, in->data, c);
             const bool judged = !p->model.empty();
             if (p->json) {
-              nlohmann::ordered_json j;
-              j["windows"] = r.base.windows;
-              j["seqlen"] = r.seqlen;
-              j["tokens"] = r.tokens;
-              j["ppl_base"] = r.base.ppl;
-              if (judged) {
-                j["ppl_model"] = r.model.ppl;
-                j["ppl_ratio"] = r.ppl_ratio;
-                j["kld"] = {{"mean", r.kld_mean}, {"ci95", r.kld_ci95}, {"median", r.kld_median},
-                            {"p99", r.kld_p99},   {"max", r.kld_max}};
-                j["top1_agreement"] = r.top1;
-                j["top1_agreement_ci95"] = r.top1_ci95;
-              }
-              fmt::print("{}\n", j.dump(2));
+              fmt::print("{}\n", to_json(r));
               return;
             }
             fmt::print("tokens scored    {} ({} windows)\n", r.tokens, r.base.windows);

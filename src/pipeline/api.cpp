@@ -1,14 +1,15 @@
 // The public API (include/fp4gptq/fp4gptq.hpp) over the pipeline.
 #include "fp4gptq/fp4gptq.hpp"
 
+#include <nlohmann/json.hpp>
 #include <optional>
 
 #include "calib/calibration.hpp"
 #include "calib/text_calibration.hpp"
 #include "io/checkpoint_writer.hpp"
+#include "io/mapped_file.hpp"
 #include "model/config.hpp"
 #include "pipeline/checkpoint_output.hpp"
-#include "io/mapped_file.hpp"
 #include "pipeline/eval_divergence.hpp"
 #include "pipeline/eval_ppl.hpp"
 #include "pipeline/export.hpp"
@@ -277,6 +278,26 @@ Perplexity evaluate_perplexity(const std::filesystem::path& model_dir, const std
   const bool f32 = c.compute == Compute::F32;
   return public_ppl(pipeline::eval_perplexity(ctx, dir, stream, c.seqlen, internal(c.compute),
                                               f32 ? numeric::DType::F32 : numeric::DType::BF16, c.quiet));
+}
+
+std::string to_json(const Comparison& r, int indent) {
+  nlohmann::ordered_json j;
+  j["windows"] = r.base.windows;
+  j["seqlen"] = r.seqlen;
+  j["tokens"] = r.tokens;
+  j["ppl_base"] = r.base.ppl;
+  if (r.model.windows > 0) {
+    j["ppl_model"] = r.model.ppl;
+    j["ppl_ratio"] = r.ppl_ratio;
+    j["kld"] = {{"mean", r.kld_mean},
+                {"ci95", r.kld_ci95},
+                {"median", r.kld_median},
+                {"p99", r.kld_p99},
+                {"max", r.kld_max}};
+    j["top1_agreement"] = r.top1;
+    j["top1_agreement_ci95"] = r.top1_ci95;
+  }
+  return j.dump(indent);
 }
 
 Comparison compare_models(const std::filesystem::path& model_dir, const std::filesystem::path& base_dir,

@@ -184,25 +184,7 @@ void bind_model(py::module_& m) {
         c.overwrite = overwrite;
         // run_cancellable sets c.eval.cancelled
         const auto r = run_cancellable(c.eval, [&](const EvalConfig&) { return compare_models(model_dir, base_dir, data, c); });
-        py::dict d;
-        d["windows"] = r.base.windows;
-        d["seqlen"] = r.seqlen;
-        d["tokens"] = r.tokens;
-        d["ppl_base"] = r.base.ppl;
-        if (!model_dir.empty()) {
-          d["ppl_model"] = r.model.ppl;
-          d["ppl_ratio"] = r.ppl_ratio;
-          py::dict k;
-          k["mean"] = r.kld_mean;
-          k["ci95"] = r.kld_ci95;
-          k["median"] = r.kld_median;
-          k["p99"] = r.kld_p99;
-          k["max"] = r.kld_max;
-          d["kld"] = k;
-          d["top1_agreement"] = r.top1;
-          d["top1_agreement_ci95"] = r.top1_ci95;
-        }
-        return d;
+        return to_json(r, -1);  // evaluation.py parses it: one list of the figures' names, the CLI's
       },
       py::arg("model_dir"), py::arg("base_dir"), py::arg("data"), py::arg("seqlen"), py::arg("base_logits"),
       py::arg("save_base_logits"), py::arg("overwrite"), py::arg("tokenizer"), py::arg("bos"),
