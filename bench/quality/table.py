@@ -23,7 +23,7 @@ def main() -> None:
         if name.endswith(".json"):
             variant, _, _ = name[:-5].partition("@")
             runs.setdefault(variant, []).append(json.load(open(os.path.join(root, name))))
-    order = [v for v in ("rtn", "rtn-mse", "rtn-k256", "rtn-mse-k256") if v in runs]
+    order = [v for v in ("rtn", "rtn-mse", "rtn-k256", "rtn-mse-k256", "gptq") if v in runs]
     order += [v for v in runs if v not in order]
     rtn_kld = stats([r["kld"]["mean"] for r in runs["rtn"]])[0]
     print("| variant | runs | KLD mean ×1e-3 | top-1 agreement % | ppl | ppl ratio | RTN's KLD removed |")
