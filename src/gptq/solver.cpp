@@ -33,8 +33,8 @@ struct Factor {
   int retries = 0;  // failed attempts
 };
 
-void validate(const float* w, int64_t rows, int64_t cols, const float* h, int64_t h_dim, const GptqConfig& c,
-              const std::string& name);
+void validate(const float* w, int64_t rows, int64_t cols, const GptqConfig& c, const std::string& name);
+void validate_hessian(const float* h, int64_t n, const std::string& name);
 Factor factor(const linalg::Context& ctx, Workspace& ws, const float* h, int64_t n, const GptqConfig& cfg,
               std::vector<OutputErrors>& out);
 GptqResult quantize_module(const linalg::Context& ctx, Workspace& ws, const GroupModule& m, int64_t cols,
@@ -56,13 +56,16 @@ nvfp4::QuantizedMatrix unpermute(const Workspace& ws, int64_t rows, int64_t n, c
 
 GptqResult gptq_quantize(const linalg::Context& ctx, Workspace& ws, const float* w, int64_t rows, int64_t cols,
                          const float* h, int64_t h_dim, const GptqConfig& cfg, const std::string& name) {
-  validate(w, rows, cols, h, h_dim, cfg, name);
+  if (h_dim != cols)
+    throw Error("GPTQ: " + name + ": weight has " + std::to_string(cols) + " input columns but the Hessian is [" +
+                std::to_string(h_dim) + ", " + std::to_string(h_dim) + "]");
   return std::move(gptq_quantize_group(ctx, ws, {GroupModule{w, rows, cfg, name}}, cols, h).front());
 }
 
 std::vector<GptqResult> gptq_quantize_group(const linalg::Context& ctx, Workspace& ws,
                                             const std::vector<GroupModule>& modules, int64_t cols, const float* h,
                                             std::vector<double>* seconds) {
+  if (modules.empty()) return {};
   using Clock = std::chrono::steady_clock;
   const auto t0 = Clock::now();
   const GptqConfig& cfg = modules.front().config;
@@ -70,7 +73,7 @@ std::vector<GptqResult> gptq_quantize_group(const linalg::Context& ctx, Workspac
   std::vector<float> scale_2;
   int64_t total_rows = 0;
   for (const auto& m : modules) {
-    validate(m.w, m.rows, cols, h, cols, m.config, m.name);
+    validate(m.w, m.rows, cols, m.config, m.name);
     if (m.config.desc_act != cfg.desc_act || m.config.damp_percent != cfg.damp_percent ||
         m.config.output_errors != cfg.output_errors || m.config.damp_step != cfg.damp_step ||
         m.config.damp_max != cfg.damp_max)
@@ -79,6 +82,7 @@ std::vector<GptqResult> gptq_quantize_group(const linalg::Context& ctx, Workspac
     out.emplace_back(cfg.output_errors, m.w, m.rows, cols, scale_2.back());
     total_rows += m.rows;
   }
+  validate_hessian(h, cols, modules.front().name);
   // 1–2. Dead columns (H_ii = 1, W[:, i] = 0), the processing order, and Hinv = upper Cholesky factor of
   // (H + λI)⁻¹ with λ = damp · mean(diag H), damp raised while that fails: once for every module of the input.
   const Factor f = factor(ctx, ws, h, cols, cfg, out);
@@ -142,11 +146,7 @@ GptqResult quantize_module(const linalg::Context& ctx, Workspace& ws, const Grou
   return res;
 }
 
-void validate(const float* w, int64_t rows, int64_t cols, const float* h, int64_t h_dim, const GptqConfig& c,
-              const std::string& name) {
-  if (h_dim != cols)
-    throw Error("GPTQ: " + name + ": weight has " + std::to_string(cols) + " input columns but the Hessian is [" +
-                std::to_string(h_dim) + ", " + std::to_string(h_dim) + "]");
+void validate(const float* w, int64_t rows, int64_t cols, const GptqConfig& c, const std::string& name) {
   if (rows <= 0 || cols <= 0)
     throw Error("GPTQ: " + name + ": empty weight [" + std::to_string(rows) + ", " + std::to_string(cols) + "]");
   if (cols % kBlockSize != 0)
@@ -159,13 +159,18 @@ void validate(const float* w, int64_t rows, int64_t cols, const float* h, int64_
                 std::to_string(c.damp_max) + "]");
   if (c.scale_2 && !(std::isfinite(*c.scale_2) && *c.scale_2 >= 0))
     throw Error("GPTQ: " + name + ": supplied scale_2 must be finite and >= 0");
-  const size_t nw = static_cast<size_t>(rows * cols), nh = static_cast<size_t>(cols * cols);
+  const size_t nw = static_cast<size_t>(rows * cols);
   if (const size_t i = numeric::first_non_finite(w, nw); i < nw)
     throw Error("GPTQ: " + name + ": non-finite weight at [" + std::to_string(i / cols) + ", " +
                 std::to_string(i % cols) + "]");
+}
+
+// Once per input: the Hessian its modules share.
+void validate_hessian(const float* h, int64_t n, const std::string& name) {
+  const size_t nh = static_cast<size_t>(n * n);
   if (const size_t i = numeric::first_non_finite(h, nh); i < nh)
-    throw Error("GPTQ: " + name + ": non-finite Hessian entry at [" + std::to_string(i / cols) + ", " +
-                std::to_string(i % cols) + "]");
+    throw Error("GPTQ: " + name + ": non-finite Hessian entry at [" + std::to_string(i / n) + ", " +
+                std::to_string(i % n) + "]");
 }
 
 // H with the dead fix, in processing order, into hd; returns the mean of its diagonal.
