@@ -25,25 +25,16 @@ constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 // where Σ p_v (l_v − m_v) = t / s with s = Σ exp(l_v − max l) and t = Σ exp(l_v − max l)(l_v − m_v), both
 // rescaled whenever the running max grows.
 struct TokenStats {
-  double pmax = -std::numeric_limits<double>::infinity(), psum = 0, t = 0;
-  RunningLogSumExp q;
+  RunningLogSumExp p, q;
+  double t = 0;
   float best_p = kNegInf, best_q = kNegInf;
   int32_t top_p = 0, top_q = 0;
   double target_p = 0, target_q = 0;
 
   void add(const float* l, const float* m, int64_t v0, int64_t n, int32_t next) {
-    double mx = pmax;
-    for (int64_t v = 0; v < n; ++v) mx = std::max(mx, static_cast<double>(l[v]));
-    const double rescale = std::exp(pmax - mx);
-    psum *= rescale;
-    t *= rescale;
-    pmax = mx;
-    for (int64_t v = 0; v < n; ++v) {
-      const double e = std::exp(static_cast<double>(l[v]) - mx);
-      psum += e;
-      if (m) t += e * (static_cast<double>(l[v]) - m[v]);
+    p.add(l, n, m, m ? &t : nullptr);
+    for (int64_t v = 0; v < n; ++v)
       if (l[v] > best_p) best_p = l[v], top_p = static_cast<int32_t>(v0 + v);
-    }
     if (next >= v0 && next < v0 + n) target_p = l[next - v0];
     if (!m) return;
     q.add(m, n);
@@ -51,8 +42,8 @@ struct TokenStats {
       if (m[v] > best_q) best_q = m[v], top_q = static_cast<int32_t>(v0 + v);
     if (next >= v0 && next < v0 + n) target_q = m[next - v0];
   }
-  double base_lse() const { return pmax + std::log(psum); }
-  double kl() const { return t / psum - base_lse() + q.value(); }
+  double base_lse() const { return p.value(); }
+  double kl() const { return t / p.sum - p.value() + q.value(); }
 };
 
 // The exact extremes of one base token's logits, for its stored code range (pass A of saving).

@@ -41,13 +41,20 @@ calib::ActivationStore final_hidden_states(const linalg::Context& ctx, const io:
                                            numeric::DType act_dtype, const std::string& task, bool quiet);
 
 // Log-sum-exp of one row streamed over vocabulary chunks (max-shifted, so any chunking agrees to rounding).
+// With `other` and `t`, also t = Σ e^{l_v − max}·(l_v − other_v) on the same shift (eval's KL divergence).
 struct RunningLogSumExp {
   double max = -std::numeric_limits<double>::infinity(), sum = 0;
-  void add(const float* l, int64_t n) {
+  void add(const float* l, int64_t n, const float* other = nullptr, double* t = nullptr) {
     double m = max;
     for (int64_t v = 0; v < n; ++v) m = std::max(m, static_cast<double>(l[v]));
-    double s = sum * std::exp(max - m);
-    for (int64_t v = 0; v < n; ++v) s += std::exp(static_cast<double>(l[v]) - m);
+    const double rescale = std::exp(max - m);
+    double s = sum * rescale;
+    if (t) *t *= rescale;
+    for (int64_t v = 0; v < n; ++v) {
+      const double e = std::exp(static_cast<double>(l[v]) - m);
+      s += e;
+      if (t) *t += e * (static_cast<double>(l[v]) - other[v]);
+    }
     max = m;
     sum = s;
   }
