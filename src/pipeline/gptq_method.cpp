@@ -42,8 +42,17 @@ ModuleResult module_result(const model::PlannedLinear& m, gptq::GptqResult r, co
 
 ModuleResult GptqMethod::solve(const linalg::Context& ctx, gptq::Workspace& ws, const model::PlannedLinear& m,
                                const std::vector<float>& w, float scale_2, const ModuleInput& in) const {
-  std::vector<double> seconds;
-  return std::move(solve_group(ctx, ws, {&m}, {w}, {scale_2}, in, seconds).front());
+  if (!in.hessian) throw Error("GPTQ: " + m.module + ": no Hessian (the method needs calibration)");
+  const float* h = in.hessian->data();
+  if (!in.rtn_reason.empty())  // a starved expert: round-to-nearest, with GPTQ's report fields
+    return module_result(
+        m, gptq::rtn_result(ctx, w.data(), m.out, m.in, h, scale_2, m.module, in.rtn_reason, cfg_.scale_rule.search),
+        in, 0);
+  auto cfg = cfg_;
+  cfg.scale_2 = scale_2;
+  const double n = static_cast<double>(m.in);
+  return module_result(m, gptq::gptq_quantize(ctx, ws, w.data(), m.out, m.in, h, m.in, cfg, m.module), in,
+                       static_cast<double>(m.out) * n * n + 4.0 / 3.0 * n * n * n);
 }
 
 std::vector<ModuleResult> GptqMethod::solve_group(const linalg::Context& ctx, gptq::Workspace& ws,
@@ -51,20 +60,10 @@ std::vector<ModuleResult> GptqMethod::solve_group(const linalg::Context& ctx, gp
                                                   const std::vector<std::vector<float>>& weights,
                                                   const std::vector<float>& scale_2, const ModuleInput& in,
                                                   std::vector<double>& seconds) const {
-  if (!in.hessian) throw Error("GPTQ: " + mods.front()->module + ": no Hessian (the method needs calibration)");
+  // Nothing to share without a Hessian or when the modules are rounded to nearest: one solve() each.
+  if (!in.hessian || !in.rtn_reason.empty()) return Method::solve_group(ctx, ws, mods, weights, scale_2, in, seconds);
   const float* h = in.hessian->data();
   std::vector<ModuleResult> out;
-  if (!in.rtn_reason.empty()) {  // a starved expert: round-to-nearest, with GPTQ's report fields
-    for (size_t i = 0; i < mods.size(); ++i) {
-      const auto t = std::chrono::steady_clock::now();
-      const auto& m = *mods[i];
-      out.push_back(module_result(m, gptq::rtn_result(ctx, weights[i].data(), m.out, m.in, h, scale_2[i], m.module,
-                                                      in.rtn_reason, cfg_.scale_rule.search),
-                                  in, 0));
-      seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count());
-    }
-    return out;
-  }
   // The modules of one input share H: one factorisation (4/3·in³ in the FLOP accounting, shared by rows).
   std::vector<gptq::GroupModule> group;
   int64_t rows = 0;
