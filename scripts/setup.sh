@@ -11,6 +11,8 @@ PACKAGES=(
   libonig-dev libicu-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   python3
+  # data-parallel quantize over MPI (FP4GPTQ_MPI; mpirun in the tests)
+  libopenmpi-dev openmpi-bin
   # the Python package (its native module, its tests and the documented venv install)
   python3-dev python3-venv python3-setuptools python3-pip pybind11-dev python3-pybind11 python3-pytest python3-numpy
 )

@@ -95,6 +95,9 @@ struct QuantizeConfig {
   std::string model_file_base_name = "pseudo_quantized_model-4bit-16g";
   int64_t moe_min_tokens = -1;           // experts seeing fewer tokens fall back to RTN; -1: 10% of the expected share
   bool moe_calibrate_all = false;        // every token into every expert's Hessians (outputs keep the real routing)
+  // Calibration tokens per shard: the unit the samples are split over MPI ranks in, and of the Hessians'
+  // exact partial sums (docs/DESIGN.md §13); the output depends on it but not on the rank count.
+  int64_t shard_tokens = 65536;
   bool allow_nonfinite = false;          // keep NaN/Inf in tensors copied unquantized (warned) instead of failing
   int threads = 0;                       // 0: all cores
   bool quiet = false;                    // no progress on stderr
@@ -124,6 +127,16 @@ struct QuantizeReport {
 
 // Every field of `config` checked as from_pretrained checks it, before any file is read: an Error naming the field.
 void check_config(const QuantizeConfig& config);
+
+// This process's place in a data-parallel run (docs/DESIGN.md §13): rank 0 of 1 unless the fp4gptq CLI was
+// started by mpirun. Under several ranks CausalLM::quantize is collective; rank 0 writes and save_quantized
+// does nothing on the others.
+struct ProcessRank {
+  int rank = 0, size = 1;
+};
+ProcessRank process_rank();
+// Ends every rank of the job with `status` (a single process just exits).
+[[noreturn]] void abort_job(int status);
 
 // Calibration samples from a token-id JSONL file (docs/DESIGN.md §6): nsamples 0 = all lines; seed picks a random
 // subset; seqlen 0 = no truncation. Errors name the file and line.

@@ -60,6 +60,10 @@ Subcommand add_quantize(CLI::App& app) {
                   "MoE: an expert routed fewer calibration tokens falls back to round-to-nearest (flagged in the "
                   "report); -1: 10% of an expert's expected share, tokens x top-k / experts")
       ->capture_default_str();
+  cmd->add_option("--shard-tokens", c->shard_tokens,
+                  "Calibration tokens per shard (whole samples): the unit of the split over MPI ranks and of the "
+                  "Hessians' exact partial sums; the output depends on it, not on the rank count")
+      ->capture_default_str();
   cmd->add_flag("--moe-calibrate-all", c->moe_calibrate_all,
                 "MoE: accumulate every token into every expert's Hessians (outputs still use the real routing)");
   cmd->add_option("--max-act-memory", *act_memory,
@@ -106,10 +110,12 @@ Subcommand add_quantize(CLI::App& app) {
             const auto examples =
                 load_calibration(*calib, text->tokenizer.empty() ? *model : text->tokenizer, text->bos,
                                  {*nsamples, *seqlen, *mode, seed_opt, text->text_field, lm.vocab_size()}, &summary);
-            if (!cfg.quiet) fmt::print(stderr, "calibration: {}\n", summary.describe());
+            const bool root = process_rank().rank == 0;  // under mpirun the root reports for the job
+            if (!cfg.quiet && root) fmt::print(stderr, "calibration: {}\n", summary.describe());
             const auto r = lm.quantize(examples, &summary);
             lm.save_quantized(out_dir, *overwrite);
-            fmt::print(
+            if (root)
+              fmt::print(
                 "quantize: {} modules ({} fallbacks, {} left unquantized) on {} samples / {} tokens; mean "
                 "rel_err {:.5f} vs RTN {:.5f}; {:.1f}s, peak RSS {:.0f} MiB -> {}\n",
                 r.modules, r.fallbacks, r.skipped, r.samples, r.tokens, r.mean_rel_err, r.mean_rtn_rel_err, r.seconds,

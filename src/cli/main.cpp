@@ -11,8 +11,32 @@
 #include "cli/commands.hpp"
 #include "cli/signals.hpp"
 #include "fp4gptq/error.hpp"
+#include "fp4gptq/fp4gptq.hpp"
+#ifdef FP4GPTQ_WITH_MPI
+#include "dist/mpi_communicator.hpp"
+#endif
+
+namespace {
+
+// Under several MPI ranks a failure on one rank ends the whole job (the others would wait in a collective
+// for ever): the rank says what failed and MPI_Abort stops every rank with the same status.
+int fail(int status, const std::string& message) {
+  const auto r = fp4gptq::process_rank();
+  if (r.size == 1) {
+    fmt::print(stderr, "{}\n", message);
+    return status;
+  }
+  fmt::print(stderr, "rank {} of {}: {}\n", r.rank, r.size, message);
+  std::fflush(stderr);
+  fp4gptq::abort_job(status);
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
+#ifdef FP4GPTQ_WITH_MPI
+  const fp4gptq::dist::MpiSession mpi(argc, argv);
+#endif
   CLI::App app{"fp4gptq: NVFP4 quantization of Hugging Face LLMs (GPTQ and round-to-nearest)"};
   app.require_subcommand(1);
   auto logger = spdlog::stderr_color_mt("fp4gptq");
@@ -24,21 +48,27 @@ int main(int argc, char** argv) {
       fp4gptq::cli::add_eval(app),
       fp4gptq::cli::add_tokenize(app), fp4gptq::cli::add_export(app),  fp4gptq::cli::add_inspect(app),
       fp4gptq::cli::add_make_tiny_model(app)};
+  const auto ranks = fp4gptq::process_rank();
+  if (ranks.rank > 0) logger->set_level(spdlog::level::err);  // the root speaks for the job
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? 0 : 2;  // --help is not an error; every bad flag or value is status 2
+    if (ranks.rank > 0 && e.get_exit_code() == 0) return 0;
+    const int status = (ranks.rank == 0 ? app.exit(e) : e.get_exit_code()) == 0 ? 0 : 2;
+    return status == 0 || ranks.size == 1 ? status : fail(status, "error: bad command line");
   }
+  if (ranks.size > 1 && !commands.front().app->parsed())
+    return fail(2, "error: only `quantize` runs on several MPI ranks (this job has " + std::to_string(ranks.size) +
+                       "); run the other commands as one process");
   try {
     for (const auto& c : commands)
       if (c.app->parsed()) c.run();
   } catch (const fp4gptq::Cancelled& e) {
     const int sig = fp4gptq::cli::stop_signal();
-    fmt::print(stderr, "stopped by {}: {}\n", sig == SIGINT ? "SIGINT" : "SIGTERM", e.what());
-    return 128 + (sig ? sig : SIGTERM);  // the shell's status for a death by that signal
+    return fail(128 + (sig ? sig : SIGTERM),  // the shell's status for a death by that signal
+                fmt::format("stopped by {}: {}", sig == SIGINT ? "SIGINT" : "SIGTERM", e.what()));
   } catch (const std::exception& e) {
-    fmt::print(stderr, "error: {}\n", e.what());
-    return 2;
+    return fail(2, fmt::format("error: {}", e.what()));
   }
   return 0;
 }

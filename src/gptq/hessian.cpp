@@ -85,11 +85,24 @@ void HessianAccumulator::add_bf16(const linalg::Context& ctx, const uint16_t* x,
                   [&](const uint16_t* r, int64_t n) { update_bf16(ctx, r, n); });
 }
 
-std::vector<float> HessianAccumulator::hessian(const linalg::Context& ctx) {
+void HessianAccumulator::flush(const linalg::Context& ctx) {
   if (!pending32_.empty()) update_f32(ctx, pending32_.data(), static_cast<int64_t>(pending32_.size()) / dim_);
   if (!pending16_.empty()) update_bf16(ctx, pending16_.data(), static_cast<int64_t>(pending16_.size()) / dim_);
   pending32_.clear();
   pending16_.clear();
+}
+
+void HessianAccumulator::add_to(const linalg::Context& ctx, ExactSum& sum) {
+  flush(ctx);
+  if (tokens_ == 0) return;
+  if (dtype_ == HessianDType::F32)
+    sum.add(sum32_.data());
+  else
+    sum.add(sum64_.data());
+}
+
+std::vector<float> HessianAccumulator::hessian(const linalg::Context& ctx) {
+  flush(ctx);
   std::vector<float> h(static_cast<size_t>(dim_ * dim_), 0.0f);
   if (tokens_ == 0) return h;
   const double scale = 2.0 / static_cast<double>(tokens_);

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "gptq/exact_sum.hpp"
 #include "linalg/context.hpp"
 
 namespace fp4gptq::gptq {
@@ -29,8 +30,12 @@ class HessianAccumulator {
   // H = 2/N Σ x xᵀ as a full symmetric FP32 [dim, dim] matrix (all zeros when no token was added), after
   // summing the rows still buffered.
   std::vector<float> hessian(const linalg::Context& ctx);
+  // Adds Σ x xᵀ (unscaled, after summing the rows still buffered) to `sum`: one shard's partial sum of a
+  // data-parallel Hessian (exact_sum.hpp).
+  void add_to(const linalg::Context& ctx, ExactSum& sum);
 
  private:
+  void flush(const linalg::Context& ctx);
   void update_f32(const linalg::Context& ctx, const float* rows, int64_t n);
   void update_bf16(const linalg::Context& ctx, const uint16_t* rows, int64_t n);
   int64_t dim_;

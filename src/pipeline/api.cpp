@@ -2,6 +2,7 @@
 #include "fp4gptq/fp4gptq.hpp"
 
 #include <nlohmann/json.hpp>
+#include <cstdlib>
 #include <optional>
 
 #include "calib/calibration.hpp"
@@ -13,6 +14,7 @@
 #include "pipeline/eval_divergence.hpp"
 #include "pipeline/eval_ppl.hpp"
 #include "pipeline/export.hpp"
+#include "dist/communicator.hpp"
 #include "pipeline/quantize.hpp"
 #include "pipeline/resume_journal.hpp"
 
@@ -79,6 +81,7 @@ pipeline::QuantizeOptions options_of(const QuantizeConfig& c) {
     throw Error("QuantizeConfig.checkpoint_every: must be >= 0, got " + std::to_string(c.checkpoint_every));
   o.checkpoint_every = c.checkpoint_every;
   o.moe_min_tokens = c.moe_min_tokens;
+  o.shard_tokens = c.shard_tokens;
   o.max_act_bytes = c.max_act_bytes;
   o.offload_dir = c.offload_dir;
   o.moe_calibrate_all = c.moe_calibrate_all;
@@ -100,6 +103,8 @@ pipeline::QuantizeOptions options_of(const QuantizeConfig& c) {
   if (!(c.damp_percent >= 0 && c.damp_percent <= o.gptq.damp_max))
     throw Error("QuantizeConfig.damp_percent: must be in [0, 1], got " + std::to_string(c.damp_percent));
   if (c.threads < 0) throw Error("QuantizeConfig.threads: must be >= 0 (0: all cores), got " + std::to_string(c.threads));
+  if (c.shard_tokens < 1)
+    throw Error("QuantizeConfig.shard_tokens: must be >= 1, got " + std::to_string(c.shard_tokens));
   if (c.moe_min_tokens < -1)
     throw Error("QuantizeConfig.moe_min_tokens: must be >= 0, or -1 for the default, got " +
                 std::to_string(c.moe_min_tokens));
@@ -135,6 +140,7 @@ struct CausalLM::Impl {
   io::ModelDir src;
   model::ModelPlan plan;
   std::unique_ptr<io::CheckpointWriter> out;
+  bool rank_done = false;  // quantize() ran as a non-root MPI rank: nothing to save here
   Impl(const std::filesystem::path& dir, QuantizeConfig c)
       : config(std::move(c)),
         options(options_of(config)),
@@ -158,6 +164,12 @@ std::vector<Example> load_examples(const std::filesystem::path& jsonl, int64_t v
 uint64_t parse_size(const std::string& text, const std::string& what) { return io::parse_size(text, what); }
 
 void check_config(const QuantizeConfig& config) { options_of(config); }
+
+ProcessRank process_rank() { return {dist::world().rank(), dist::world().size()}; }
+void abort_job(int status) {
+  dist::world().abort(status);
+  std::_Exit(status);  // (abort does not return)
+}
 
 void check_output_dir(const std::filesystem::path& out_dir, bool overwrite,
                       const std::vector<std::filesystem::path>& inputs) {
@@ -187,6 +199,20 @@ QuantizeReport CausalLM::quantize(const std::vector<Example>& examples, const Ca
     set.provenance["too_short"] = s->too_short;
   }
   m.out.reset();  // a second quantize() starts over
+  m.rank_done = false;
+  const auto& comm = dist::world();
+  if (comm.size() > 1) {  // data-parallel (docs/DESIGN.md §13)
+    if (!gptq) throw Error("quantize: round-to-nearest needs no calibration and runs on one process, not " +
+                           std::to_string(comm.size()) + " MPI ranks");
+    if (m.config.resume)
+      throw Error("quantize: resume is not available on several MPI ranks (their activations are not checkpointed)");
+    if (!comm.is_root()) {  // the root writes; this rank does its shards' work
+      const auto s = pipeline::quantize_rank(m.src, m.plan, set, m.options, m.ctx, comm);
+      m.rank_done = true;
+      return {s.modules, s.fallbacks, s.skipped, s.samples, s.tokens, s.mean_rel_err,
+              s.mean_rtn_rel_err, s.mean_weight_mse, s.seconds, s.peak_rss, s.report.dump(2)};
+    }
+  }
   auto staging = m.config.staging_dir.empty() ? io::StagedDir::scratch(m.config.work_dir)
                                               : io::StagedDir::at(m.config.staging_dir, m.config.resume);
   auto plan = pipeline::output_plan(m.src, m.plan, m.options, m.config.max_shard_bytes, /*calibrated=*/gptq);
@@ -198,7 +224,7 @@ QuantizeReport CausalLM::quantize(const std::vector<Example>& examples, const Ca
   m.out = std::make_unique<io::CheckpointWriter>(std::move(staging), plan);
   pipeline::QuantizeSummary s;
   try {
-    s = gptq ? pipeline::quantize_into(*m.out, m.src, m.plan, set, m.options, m.ctx)
+    s = gptq ? pipeline::quantize_into(*m.out, m.src, m.plan, set, m.options, m.ctx, comm)
              : pipeline::rtn_into(*m.out, m.src, m.plan, m.options, m.ctx);
   } catch (...) {
     m.out.reset();  // a failed or cancelled run leaves nothing to save (its staging goes, unless kept to resume)
@@ -209,6 +235,7 @@ QuantizeReport CausalLM::quantize(const std::vector<Example>& examples, const Ca
 }
 
 void CausalLM::save_quantized(const std::filesystem::path& out_dir, bool overwrite) {
+  if (impl_->rank_done) return;  // a non-root MPI rank: the root saves
   if (!impl_->out) throw Error("save_quantized: call quantize() first");
   impl_->out->commit_to(out_dir, overwrite, {impl_->src.dir()});
   impl_->out.reset();

@@ -2,6 +2,8 @@
 
 #include <fmt/core.h>
 
+#include <algorithm>
+
 #include "fp4gptq/error.hpp"
 #include "model/causal_lm.hpp"
 #include "nvfp4/scale_rules.hpp"
@@ -10,33 +12,53 @@ namespace fp4gptq::pipeline {
 
 namespace {
 
-std::vector<Chunk> make_chunks(const calib::CalibrationSet& c, int64_t chunk_tokens) {
+// Every sample's shard and chunk (the same for any rank count): a shard holds consecutive samples up to
+// shard_tokens, a chunk consecutive samples of one shard up to chunk_tokens (each at least one sample).
+// row0 counts all rows.
+std::vector<Chunk> make_chunks(const calib::CalibrationSet& c, int64_t chunk_tokens, int64_t shard_tokens) {
   std::vector<Chunk> chunks;
-  int64_t row = 0;
+  int64_t row = 0, shard = -1, shard_rows = 0;
   for (const auto& s : c.samples) {
     const auto len = static_cast<int64_t>(s.size());
-    if (chunks.empty() || (chunks.back().rows + len > chunk_tokens && chunks.back().rows > 0))
-      chunks.push_back({row, 0, {}});
+    const bool new_shard = shard < 0 || (shard_rows + len > shard_tokens && shard_rows > 0);
+    if (new_shard) {
+      ++shard;
+      shard_rows = 0;
+    }
+    if (new_shard || chunks.back().rows + len > chunk_tokens) chunks.push_back({row, 0, shard, {}});
     chunks.back().rows += len;
     chunks.back().seq_lens.push_back(len);
     row += len;
+    shard_rows += len;
   }
   return chunks;
 }
 
 }  // namespace
 
-LayerActivations::LayerActivations(const linalg::Context& ctx, const io::ModelDir& src, const model::ModelConfig& c,
-                                   const calib::CalibrationSet& calib, const QuantizeOptions& o,
-                                   const Progress& progress, TimeSplit& split)
+LayerActivations::LayerActivations(const linalg::Context& ctx, const dist::Communicator& comm, const io::ModelDir& src,
+                                   const model::ModelConfig& c, const calib::CalibrationSet& calib,
+                                   const QuantizeOptions& o, const Progress& progress, TimeSplit& split)
     : ctx_(ctx),
+      comm_(comm),
       c_(c),
       o_(o),
       progress_(progress),
       split_(split),
-      chunks_(make_chunks(calib, o.chunk_tokens)),
-      tokens_(calib.tokens()),
+      total_tokens_(calib.tokens()),
       offload_dir_(o.offload_dir.empty() ? std::filesystem::temp_directory_path() : o.offload_dir) {
+  auto all = make_chunks(calib, o.chunk_tokens, o.shard_tokens);
+  shards_ = all.empty() ? 0 : all.back().shard + 1;
+  const int64_t n = comm.size(), r = comm.rank();
+  const int64_t first = shards_ * r / n, last = shards_ * (r + 1) / n;  // this rank's shards [first, last)
+  int64_t row0 = -1;
+  for (auto& ch : all)
+    if (ch.shard >= first && ch.shard < last) {
+      if (row0 < 0) row0 = ch.row0;
+      ch.row0 -= row0;
+      tokens_ += ch.rows;
+      chunks_.push_back(std::move(ch));
+    }
   if (o.max_act_bytes > 0 && !std::filesystem::is_directory(offload_dir_))
     throw Error("offload directory " + offload_dir_.string() + " is not a directory");
   int64_t longest = 0;
@@ -46,7 +68,8 @@ LayerActivations::LayerActivations(const linalg::Context& ctx, const io::ModelDi
   std::vector<int32_t> ids;
   for (const auto& s : calib.samples) ids.insert(ids.end(), s.begin(), s.end());
   for (const auto& ch : chunks_) {
-    const std::vector<int32_t> part(ids.begin() + ch.row0, ids.begin() + ch.row0 + ch.rows);
+    const auto at = ids.begin() + (row0 + ch.row0);
+    const std::vector<int32_t> part(at, at + ch.rows);
     x_.store(ch.row0, ch.rows, model::embed_tokens(src, c_, part).data());
   }
 }
@@ -63,6 +86,9 @@ ActivationStore& LayerActivations::reset(ActivationStore& s, int64_t width) {
     progress_.note(fmt::format("activations past the memory budget: {:.0f} MiB offloaded to {}", need / 1048576.0,
                                offload_dir_.string()));
   s.reset(o_.act_dtype, tokens_, width, spill ? &offload_dir_ : nullptr);
+  uint64_t held = 0;
+  for (const auto* store : {&x_, &x0_, &norm_, &attn_, &act_}) held += store->bytes();
+  act_peak_ = std::max(act_peak_, held);
   return s;
 }
 
@@ -153,10 +179,55 @@ void LayerActivations::moe_out(const model::DecoderLayer& layer, const Activatio
 void LayerActivations::save_input() { reset(x0_, c_.hidden_size).copy_from(x_); }
 void LayerActivations::restore_input() { x_.copy_from(x0_); }
 
+int64_t LayerActivations::shard_of(int64_t row) const {
+  const auto it = std::upper_bound(chunks_.begin(), chunks_.end(), row,
+                                   [](int64_t r, const Chunk& ch) { return r < ch.row0 + ch.rows; });
+  if (it == chunks_.end()) throw Error("shard_of: row " + std::to_string(row) + " is past this rank's rows");
+  return it->shard;
+}
+
+gptq::HessianAccumulator& ShardedHessian::at(const linalg::Context& ctx, int64_t shard) {
+  if (shard != shard_) {
+    if (acc_) acc_->add_to(ctx, sum_);
+    acc_.emplace(sum_.dim(), dtype_);
+    shard_ = shard;
+  }
+  return *acc_;
+}
+
+void ShardedHessian::add(const linalg::Context& ctx, int64_t shard, const float* x, int64_t rows) {
+  at(ctx, shard).add(ctx, x, rows);
+  tokens_ += rows;
+  amax_ = std::max(amax_, nvfp4::max_abs(x, static_cast<size_t>(rows * dim())));
+}
+
+void ShardedHessian::add_bf16(const linalg::Context& ctx, int64_t shard, const uint16_t* x, int64_t rows,
+                              float x_amax) {
+  at(ctx, shard).add_bf16(ctx, x, rows);
+  tokens_ += rows;
+  amax_ = std::max(amax_, x_amax);
+}
+
+InputStats ShardedHessian::finish(const linalg::Context& ctx, const dist::Communicator& comm, int to) {
+  if (acc_) acc_->add_to(ctx, sum_);
+  acc_.reset();
+  const auto t = Clock::now();
+  sum_.allreduce(comm, to);
+  InputStats s;
+  comm.allreduce_sum(&tokens_, 1);
+  comm.allreduce_max(&amax_, 1);
+  comm_s_ = since(t);
+  s.tokens = tokens_;
+  s.input_amax = amax_;
+  if (to >= 0 && to != comm.rank()) return s;
+  s.hessian = tokens_ > 0 ? sum_.matrix(2.0 / static_cast<double>(tokens_))
+                          : std::vector<float>(static_cast<size_t>(dim() * dim()), 0.0f);
+  return s;
+}
+
 InputStats LayerActivations::hessian_of(const ActivationStore& in) {
   const auto t = Clock::now();
-  gptq::HessianAccumulator acc(in.width(), o_.gptq.hessian_dtype);
-  InputStats s;
+  ShardedHessian h(in.width(), o_.gptq.hessian_dtype);
   std::vector<float> x;
   std::vector<uint16_t> raw;
   for (const auto& ch : chunks_) {
@@ -165,16 +236,15 @@ InputStats LayerActivations::hessian_of(const ActivationStore& in) {
     if (in.dtype() == numeric::DType::BF16) {  // the Hessian of exactly what the bf16 matmuls see
       raw.resize(x.size());
       in.load_raw(ch.row0, ch.rows, raw.data());
-      acc.add_bf16(ctx_, raw.data(), ch.rows);
+      h.add_bf16(ctx_, ch.shard, raw.data(), ch.rows, nvfp4::max_abs(x.data(), x.size()));
     } else {
-      acc.add(ctx_, x.data(), ch.rows);
+      h.add(ctx_, ch.shard, x.data(), ch.rows);
     }
-    s.input_amax = std::max(s.input_amax, nvfp4::max_abs(x.data(), x.size()));
   }
-  s.tokens = acc.tokens();
-  s.hessian = acc.hessian(ctx_);
+  auto s = h.finish(ctx_, comm_);
+  split_.comm_s += h.comm_seconds();
   split_.hessian_s += since(t);
-  split_.hessian_flops += 2.0 * static_cast<double>(s.tokens) * in.width() * in.width();
+  split_.hessian_flops += 2.0 * static_cast<double>(tokens_) * in.width() * in.width();
   return s;
 }
 

@@ -2,6 +2,11 @@
 
 #include <fmt/core.h>
 
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <new>
+
 #include "fp4gptq/error.hpp"
 #include "pipeline/checkpoint_output.hpp"
 #include "pipeline/expert_scheduler.hpp"
@@ -13,6 +18,22 @@ using model::SeqGroup;
 
 namespace {
 
+// Fault injection for the tests of data-parallel runs (docs/DESIGN.md §13): FP4GPTQ_TEST_FAULT=MODE:RANK:LAYER
+// makes rank RANK fail as it starts decoder layer LAYER: MODE error (bad input), oom (std::bad_alloc) or kill
+// (SIGKILL, as the kernel's OOM killer does).
+void injected_fault(const dist::Communicator& comm, int64_t layer) {
+  const char* spec = std::getenv("FP4GPTQ_TEST_FAULT");
+  if (!spec) return;
+  char mode[16] = {};
+  int rank = -1;
+  long long at = -1;
+  if (std::sscanf(spec, "%15[a-z]:%d:%lld", mode, &rank, &at) != 3 || rank != comm.rank() || at != layer) return;
+  const std::string m(mode);
+  if (m == "kill") std::raise(SIGKILL);
+  if (m == "oom") throw std::bad_alloc();
+  throw Error(fmt::format("FP4GPTQ_TEST_FAULT: injected failure at layer {}", layer));
+}
+
 int64_t mlp_width(const model::LayerPlan& lp) {
   for (const auto& m : lp.linears)
     if (m.group == SeqGroup::MlpDown) return m.in;
@@ -23,7 +44,7 @@ int64_t mlp_width(const model::LayerPlan& lp) {
 
 LayerLoop::LayerLoop(const linalg::Context& ctx, const Method& method, OutputFormat& out, const io::ModelDir& src,
                      const model::ModelPlan& plan, const QuantizeOptions& o, const calib::CalibrationSet* calib,
-                     ResumeJournal* journal)
+                     ResumeJournal* journal, const dist::Communicator& comm)
     : ctx_(ctx),
       method_(method),
       out_(out),
@@ -32,12 +53,17 @@ LayerLoop::LayerLoop(const linalg::Context& ctx, const Method& method, OutputFor
       o_(o),
       calib_(calib),
       journal_(journal),
-      progress_(method.name(), static_cast<int64_t>(plan.layers.size()), o.quiet),
+      comm_(comm),
+      progress_(method.name(), static_cast<int64_t>(plan.layers.size()), o.quiet || !comm.is_root()),
       report_(method),
       solver_(src, method, out, report_, progress_, o.fuse_scales, o.scale_rule.scale2_max) {
   if (method.calibrated()) {
     if (!calib) throw Error(std::string(method.name()) + ": calibration samples are required");
-    acts_.emplace(ctx, src, plan.config, *calib, o, progress_, split_);
+    acts_.emplace(ctx, comm, src, plan.config, *calib, o, progress_, split_);
+    if (comm.size() > 1)
+      progress_.note(fmt::format("{} ranks: {} shards of at most {} tokens, {} of them on rank 0", comm.size(),
+                                 acts_->shards(), o.shard_tokens,
+                                 acts_->shards() / comm.size()));
   }
   if (!acts_) journal_ = nullptr;  // only calibrated runs carry state across layers worth journaling
 }
@@ -52,6 +78,7 @@ QuantizeSummary LayerLoop::run() {
   for (const auto& lp : plan_.layers) {
     if (lp.index < first) continue;
     ctx_.check_cancelled();
+    injected_fault(comm_, lp.index);
     progress_.layer_started(lp.index, lp.sparse ? "(MoE)" : "");
     if (acts_) {
       auto t = Clock::now();
@@ -81,7 +108,7 @@ QuantizeSummary LayerLoop::run() {
   s.fallbacks = report_.fallbacks();
   s.skipped = report_.skipped();
   s.samples = calib_ && acts_ ? static_cast<int64_t>(calib_->samples.size()) : 0;
-  s.tokens = acts_ ? acts_->tokens() : 0;
+  s.tokens = acts_ ? acts_->total_tokens() : 0;
   s.seconds = since(start);
   s.peak_rss = peak_rss_bytes();
   s.split = split_;
@@ -97,9 +124,39 @@ QuantizeSummary LayerLoop::run() {
   RunTotals totals{s.samples, s.tokens, {}, s.seconds, s.peak_rss, s.split};
   if (calib_) totals.calibration_provenance = calib_->provenance;
   s.report = report_.json(src_.dir().string(), totals);
+  if (comm_.size() > 1) s.report["ranks"] = rank_figures(s.seconds);
   out_.finish(fields, s.report);
   if (journal_) journal_->finish();
   return s;
+}
+
+// Each rank's time split, bytes handed to collectives, peak RSS and tokens, gathered to the root.
+nlohmann::ordered_json LayerLoop::rank_figures(double seconds) const {
+  const auto& t = split_;
+  const std::vector<double> mine = {seconds,
+                                    t.forward_s,
+                                    t.hessian_s,
+                                    t.solve_s,
+                                    t.io_s,
+                                    t.comm_s,
+                                    static_cast<double>(comm_.bytes_sent()),
+                                    static_cast<double>(peak_rss_bytes()),
+                                    acts_ ? static_cast<double>(acts_->tokens()) : 0.0,
+                                    acts_ ? static_cast<double>(acts_->activation_bytes_peak()) : 0.0};
+  std::vector<double> all(mine.size() * static_cast<size_t>(comm_.size()));
+  comm_.gather(mine.data(), mine.size(), all.data());
+  nlohmann::ordered_json ranks = nlohmann::ordered_json::array();
+  for (int r = 0; r < comm_.size(); ++r) {
+    const double* v = all.data() + r * mine.size();
+    ranks.push_back({{"rank", r},
+                     {"seconds", v[0]},
+                     {"time_split_s", {{"forward", v[1]}, {"hessian", v[2]}, {"solve", v[3]}, {"io", v[4]}, {"comm", v[5]}}},
+                     {"bytes_sent", static_cast<uint64_t>(v[6])},
+                     {"peak_rss_bytes", static_cast<uint64_t>(v[7])},
+                     {"tokens", static_cast<int64_t>(v[8])},
+                     {"activation_bytes_peak", static_cast<uint64_t>(v[9])}});
+  }
+  return ranks;
 }
 
 // No calibration: every group's modules in plan order, one input-sharing run (q/k/v; an expert's gate/up) at a

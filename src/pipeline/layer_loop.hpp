@@ -25,12 +25,13 @@ class LayerLoop {
   // run continues after the layers an earlier, killed run finished and journals each layer it finishes.
   LayerLoop(const linalg::Context& ctx, const Method& method, OutputFormat& out, const io::ModelDir& src,
             const model::ModelPlan& plan, const QuantizeOptions& options, const calib::CalibrationSet* calib,
-            ResumeJournal* journal = nullptr);
+            ResumeJournal* journal = nullptr, const dist::Communicator& comm = dist::serial());
 
   // Quantizes every layer, writes the whole checkpoint (finishing the output) and returns its summary.
   QuantizeSummary run();
 
  private:
+  nlohmann::ordered_json rank_figures(double seconds) const;  // collective
   void uncalibrated_layer(const model::LayerPlan& lp);
   void sequential_layer(const model::LayerPlan& lp, model::DecoderLayer& layer);
   void at_once_layer(const model::LayerPlan& lp, model::DecoderLayer& layer);
@@ -47,6 +48,7 @@ class LayerLoop {
   const QuantizeOptions& o_;
   const calib::CalibrationSet* calib_;
   ResumeJournal* journal_;
+  const dist::Communicator& comm_;
   Progress progress_;
   Report report_;
   TimeSplit split_;

@@ -51,8 +51,10 @@ class ModuleSolver {
   // Adds a solved module's row to the report (the caller picks the order). Not thread-safe.
   void report(const SolvedModule& s) { report_.add_module(s.m->module, s.r.stats, s.r.fallback); }
 
- private:
+  // Writes a module solved elsewhere (another rank) to the output, logged as solve() does.
   void write(const SolvedModule& s, float input_amax, TimeSplit& split);
+
+ private:
   const io::ModelDir& src_;
   const Method& method_;
   OutputFormat& out_;

@@ -18,6 +18,28 @@ std::unique_ptr<OutputFormat> output_format(io::CheckpointWriter& out, const io:
   return std::make_unique<PseudoQuantizedCheckpoint>(out, src, o.dtype, calibrated, o.allow_nonfinite);
 }
 
+// A non-root rank's output: the stored rounding, which its next layers must see as the root's do; nothing
+// is written.
+class RankOutput final : public OutputFormat {
+ public:
+  explicit RankOutput(DType stored) : stored_(stored) {}
+  void as_stored(const model::PlannedLinear& m, std::vector<float>& v) const override {
+    round_to_dtype(m.tensor, stored_, v);
+  }
+  void write_module(const model::PlannedLinear&, const nvfp4::QuantizedMatrix&, float) override {}
+  void write_rest(const std::vector<std::string>&) override {}
+  void finish(const MethodFields&, const nlohmann::ordered_json&) override {}
+
+ private:
+  DType stored_;
+};
+
+GptqMethod gptq_method(const QuantizeOptions& o) {
+  auto gptq = o.gptq;
+  gptq.scale_rule = o.scale_rule;
+  return GptqMethod(gptq, o.true_sequential);
+}
+
 }  // namespace
 
 io::CheckpointPlan output_plan(const io::ModelDir& src, const model::ModelPlan& plan, const QuantizeOptions& o,
@@ -28,14 +50,23 @@ io::CheckpointPlan output_plan(const io::ModelDir& src, const model::ModelPlan& 
 
 QuantizeSummary quantize_into(io::CheckpointWriter& out, const io::ModelDir& src, const model::ModelPlan& plan,
                               const calib::CalibrationSet& calib, const QuantizeOptions& o,
-                              const linalg::Context& ctx) {
-  auto gptq = o.gptq;
-  gptq.scale_rule = o.scale_rule;
-  const GptqMethod method(gptq, o.true_sequential);
+                              const linalg::Context& ctx, const dist::Communicator& comm) {
+  const auto method = gptq_method(o);
   const auto format = output_format(out, src, plan, o, /*calibrated=*/true);
+  if (comm.size() > 1) {  // the other ranks' activations are not checkpointed: nothing to resume from
+    out.keep_staging_on_failure(false);
+    return LayerLoop(ctx, method, *format, src, plan, o, &calib, nullptr, comm).run();
+  }
   ResumeJournal journal(out, plan, run_fingerprint(src, plan, calib, o, ctx, out.layout_checksum()),
                         o.offload_dir.empty() ? out.staging_path() : o.offload_dir);
   return LayerLoop(ctx, method, *format, src, plan, o, &calib, &journal).run();
+}
+
+QuantizeSummary quantize_rank(const io::ModelDir& src, const model::ModelPlan& plan, const calib::CalibrationSet& calib,
+                              const QuantizeOptions& o, const linalg::Context& ctx, const dist::Communicator& comm) {
+  const auto method = gptq_method(o);
+  RankOutput format(o.packed ? o.packed->stored_dtype : o.dtype);
+  return LayerLoop(ctx, method, format, src, plan, o, &calib, nullptr, comm).run();
 }
 
 QuantizeSummary rtn_into(io::CheckpointWriter& out, const io::ModelDir& src, const model::ModelPlan& plan,

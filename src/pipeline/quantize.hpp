@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "calib/calibration.hpp"
+#include "dist/communicator.hpp"
 #include "gptq/gptq_config.hpp"
 #include "io/checkpoint_writer.hpp"
 #include "io/model_dir.hpp"
@@ -32,6 +33,7 @@ struct QuantizeOptions {
   bool allow_nonfinite = false;       // NaN/Inf in tensors copied without quantization: kept (warned), not an error
   int64_t checkpoint_every = 1;       // journal (resume point) after every N-th decoder layer; 0: never
   int64_t chunk_tokens = 4096;        // tokens per forward chunk (whole sequences)
+  int64_t shard_tokens = 65536;       // tokens per shard: the data-parallel unit (docs/DESIGN.md §13)
   uint64_t max_act_bytes = 0;         // activations in RAM past this go to files (0: no limit)
   std::filesystem::path offload_dir;  // where (default: the system temp directory)
   int64_t moe_min_tokens = -1;  // experts with fewer calibration tokens fall back to RTN; -1: 10% of the expected share
@@ -54,9 +56,16 @@ struct QuantizeSummary {
 };
 
 // GPTQ of every planned Linear of `src` with the calibration samples, layer by layer (docs/DESIGN.md §2, §6).
+// Under a communicator of several ranks (docs/DESIGN.md §13) this is the root's part: every rank runs
+// quantize_into (the root) or quantize_rank (the others) with the same arguments; the root writes.
 QuantizeSummary quantize_into(io::CheckpointWriter& out, const io::ModelDir& src, const model::ModelPlan& plan,
                               const calib::CalibrationSet& calib, const QuantizeOptions& options,
-                              const linalg::Context& ctx = linalg::Context());
+                              const linalg::Context& ctx = linalg::Context(),
+                              const dist::Communicator& comm = dist::serial());
+// A non-root rank's part of a data-parallel quantize_into: the same work on its shards, nothing written.
+QuantizeSummary quantize_rank(const io::ModelDir& src, const model::ModelPlan& plan, const calib::CalibrationSet& calib,
+                              const QuantizeOptions& options, const linalg::Context& ctx,
+                              const dist::Communicator& comm);
 
 // Round-to-nearest of every planned Linear (no calibration; options.scale_rule applies, options.gptq, true_sequential, act_dtype,
 // compute and the MoE and activation options do not apply).

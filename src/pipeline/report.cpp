@@ -32,7 +32,7 @@ nlohmann::ordered_json Report::json(const std::string& model_dir, const RunTotal
   if (calibrated) {
     const auto& s = t.split;
     summary["time_split_s"] = {
-        {"forward", s.forward_s}, {"hessian", s.hessian_s}, {"solve", s.solve_s}, {"io", s.io_s}};
+        {"forward", s.forward_s}, {"hessian", s.hessian_s}, {"solve", s.solve_s}, {"io", s.io_s}, {"comm", s.comm_s}};
     summary["flops"] = {{"forward", s.forward_flops}, {"hessian", s.hessian_flops}, {"solve", s.solve_flops}};
   }
   nlohmann::ordered_json report;

@@ -92,7 +92,7 @@ void check_fingerprint(const nlohmann::ordered_json& j, const nlohmann::ordered_
   std::string changed;
   auto add = [&](const std::string& c) { changed += (changed.empty() ? "" : "; ") + c; };
   // Options added after a journal was written: absent there means their default.
-  static const nlohmann::ordered_json later = {{"block_scale_search", "none"}, {"scale2_max", 448.0}};
+  static const nlohmann::ordered_json later = {{"block_scale_search", "none"}, {"scale2_max", 448.0}, {"shard_tokens", 65536}};
   for (const auto& [k, v] : now.items()) {
     if (!old.contains(k) && later.contains(k) && later[k] == v) continue;
     if (!old.contains(k) || old[k] != v)
@@ -156,6 +156,7 @@ nlohmann::ordered_json run_fingerprint(const io::ModelDir& src, const model::Mod
   f["expert_rows"] = o.expert_rows;
   f["expert_tile"] = o.expert_tile;
   f["chunk_tokens"] = o.chunk_tokens;
+  f["shard_tokens"] = o.shard_tokens;
   f["allow_nonfinite"] = o.allow_nonfinite;
   f["threads"] = ctx.threads();
   std::string names;

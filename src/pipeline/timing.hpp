@@ -12,6 +12,7 @@ inline double since(Clock::time_point t) { return std::chrono::duration<double>(
 struct TimeSplit {
   double forward_s = 0, hessian_s = 0, solve_s = 0, io_s = 0;
   double forward_flops = 0, hessian_flops = 0, solve_flops = 0;
+  double comm_s = 0;  // in collectives between ranks (waiting for the slowest included); part of the others' time
 };
 
 }  // namespace fp4gptq::pipeline

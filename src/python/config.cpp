@@ -44,6 +44,7 @@ const std::map<std::string, Setter>& setters() {
       {"model_file_base_name", plain(&QuantizeConfig::model_file_base_name)},
       {"moe_min_tokens", plain(&QuantizeConfig::moe_min_tokens)},
       {"moe_calibrate_all", plain(&QuantizeConfig::moe_calibrate_all)},
+      {"shard_tokens", plain(&QuantizeConfig::shard_tokens)},
       {"allow_nonfinite", plain(&QuantizeConfig::allow_nonfinite)},
       {"threads", plain(&QuantizeConfig::threads)},
       {"quiet", plain(&QuantizeConfig::quiet)},

@@ -51,6 +51,7 @@ _FIELDS: Dict[str, tuple] = {
     "offload_dir": (None, (str, os.PathLike), "where offloaded activations go (None: the system temp dir)"),
     "moe_min_tokens": (-1, (int,), "MoE: experts routed fewer tokens fall back to RTN (-1: 10% of their share)"),
     "moe_calibrate_all": (False, (bool,), "MoE: every token into every expert's Hessians"),
+    "shard_tokens": (65536, (int,), "calibration tokens per shard: the unit of the Hessians' exact partial sums"),
     "allow_nonfinite": (False, (bool,), "keep NaN/Inf in tensors copied unquantized (warned) instead of failing"),
     "threads": (0, (int,), "threads (0: all cores, as the CLI); results are identical for the same count"),
     "quiet": (False, (bool,), "no progress messages (they go to logging.getLogger('fp4gptq') at INFO)"),
@@ -70,7 +71,7 @@ _FIELDS: Dict[str, tuple] = {
 # Passed to the C++ QuantizeConfig as they are; the rest are converted below or used by quantize(FILE).
 _NATIVE = ("bits", "group_size", "damp_percent", "desc_act", "static_groups", "true_sequential",
            "model_file_base_name", "algorithm", "block_size", "fuse_scales", "block_scale_search", "scale2_max", "act_dtype", "compute", "hessian_dtype",
-           "dtype", "format", "activations", "offload_dir", "moe_min_tokens", "moe_calibrate_all", "allow_nonfinite", "threads", "quiet",
+           "dtype", "format", "activations", "offload_dir", "moe_min_tokens", "moe_calibrate_all", "shard_tokens", "allow_nonfinite", "threads", "quiet",
            "work_dir", "staging_dir", "resume", "checkpoint_every")
 _CALIBRATION = ("nsamples", "seqlen", "seed", "calib_mode", "text_field", "tokenizer", "bos")
 
