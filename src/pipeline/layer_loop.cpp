@@ -124,6 +124,7 @@ QuantizeSummary LayerLoop::run() {
   RunTotals totals{s.samples, s.tokens, {}, s.seconds, s.peak_rss, s.split};
   if (calib_) totals.calibration_provenance = calib_->provenance;
   s.report = report_.json(src_.dir().string(), totals);
+  if (acts_) s.report["summary"]["activation_bytes_peak"] = acts_->activation_bytes_peak();  // this rank's
   if (comm_.size() > 1) s.report["ranks"] = rank_figures(s.seconds);
   out_.finish(fields, s.report);
   if (journal_) journal_->finish();
