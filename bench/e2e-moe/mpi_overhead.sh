@@ -16,11 +16,8 @@ WORK=${3:-$(mktemp -d)}
 mkdir -p "$WORK"
 FP4GPTQ=${FP4GPTQ:-build/src/cli/fp4gptq}
 MODEL="$WORK/moe-$LAYERS"
-if [ ! -f "$MODEL/config.json" ]; then
-  $FP4GPTQ make-tiny-model --arch Qwen3MoeForCausalLM --layers "$LAYERS" --hidden 2048 --intermediate 6144 --heads 32 \
-    --kv-heads 4 --head-dim 128 --experts 128 --experts-per-tok 8 --moe-intermediate 768 --vocab 4096 \
-    --calib-samples 1024 --calib-seqlen 512 --out "$MODEL" --overwrite >/dev/null
-fi
+. bench/e2e-moe/moe_model.sh
+make_moe_model "$FP4GPTQ" "$MODEL" "$LAYERS"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_btl_tcp_if_include=lo
 CORES=$(nproc)
 run() {  # NAME RANKS THREADS

@@ -14,11 +14,8 @@ shift $(( $# < 3 ? $# : 3 ))
 mkdir -p "$WORK"
 FP4GPTQ=${FP4GPTQ:-build/src/cli/fp4gptq}  # another build (e.g. the previous main's) for a before/after pair
 MODEL="$WORK/moe-$LAYERS"
-if [ ! -f "$MODEL/config.json" ]; then
-  $FP4GPTQ make-tiny-model --arch Qwen3MoeForCausalLM --layers "$LAYERS" --hidden 2048 --intermediate 6144 --heads 32 \
-    --kv-heads 4 --head-dim 128 --experts 128 --experts-per-tok 8 --moe-intermediate 768 --vocab 4096 \
-    --calib-samples 1024 --calib-seqlen 512 --out "$MODEL" --overwrite >/dev/null
-fi
+. bench/e2e-moe/moe_model.sh
+make_moe_model "$FP4GPTQ" "$MODEL" "$LAYERS"
 START=$(date +%s.%N)
 TIMEFORMAT='  cpu: user %U s + sys %S s over %R s wall = %P%% of one core'
 time $FP4GPTQ quantize --quiet --overwrite --model "$MODEL" --calib "$MODEL/calibration.jsonl" --nsamples "$SAMPLES" \

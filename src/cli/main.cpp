@@ -53,7 +53,6 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    if (ranks.rank > 0 && e.get_exit_code() == 0) return 0;
     const int status = (ranks.rank == 0 ? app.exit(e) : e.get_exit_code()) == 0 ? 0 : 2;
     return status == 0 || ranks.size == 1 ? status : fail(status, "error: bad command line");
   }

@@ -26,7 +26,6 @@ class Communicator {
   void broadcast(void* data, size_t bytes, int from) const { count(bytes), do_broadcast(data, bytes, from); }
   // Each rank's n doubles into all[rank * n + i] on the root (all: size()·n entries there, unused elsewhere).
   void gather(const double* mine, size_t n, double* all) const { count(8 * n), do_gather(mine, n, all); }
-  void barrier() const { do_barrier(); }
   // Ends every rank of the job with `code` (a failure on one rank must not leave the others waiting).
   [[noreturn]] virtual void abort(int code) const = 0;
 
@@ -39,7 +38,6 @@ class Communicator {
   virtual void do_reduce_sum_i64(int64_t* v, size_t n, int to) const = 0;
   virtual void do_broadcast(void* data, size_t bytes, int from) const = 0;
   virtual void do_gather(const double* mine, size_t n, double* all) const = 0;
-  virtual void do_barrier() const = 0;
 
  private:
   void count(size_t bytes) const {

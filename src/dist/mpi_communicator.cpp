@@ -3,7 +3,6 @@
 #include <mpi.h>
 
 #include <algorithm>
-#include <climits>
 
 #include "fp4gptq/error.hpp"
 
@@ -59,7 +58,6 @@ class Mpi final : public Communicator {
     check(MPI_Gather(mine, static_cast<int>(n), MPI_DOUBLE, all, static_cast<int>(n), MPI_DOUBLE, 0, MPI_COMM_WORLD),
           "MPI_Gather");
   }
-  void do_barrier() const override { check(MPI_Barrier(MPI_COMM_WORLD), "MPI_Barrier"); }
 
  private:
   int rank_ = 0, size_ = 1;

@@ -14,7 +14,6 @@ class MpiSession {
   ~MpiSession();  // MPI_Finalize
   MpiSession(const MpiSession&) = delete;
   MpiSession& operator=(const MpiSession&) = delete;
-  const Communicator& comm() const { return *comm_; }
 
  private:
   std::unique_ptr<Communicator> comm_;

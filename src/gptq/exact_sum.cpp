@@ -82,7 +82,7 @@ void ExactSum::add_impl(const T* m) {
 void ExactSum::add(const float* m) { add_impl(m); }
 void ExactSum::add(const double* m) { add_impl(m); }
 
-void ExactSum::allreduce(const dist::Communicator& comm, int to) {
+void ExactSum::sum_over_ranks(const dist::Communicator& comm, int to) {
   if (comm.size() == 1) return;
   std::vector<int8_t> t = top_;
   comm.allreduce_max(t.data(), t.size());

@@ -27,7 +27,7 @@ class ExactSum {
   void add(const double* m);
   // Every rank's sum added together, on every rank (to < 0) or on rank `to` only (the others' sums are then
   // left meaningless).
-  void allreduce(const dist::Communicator& comm, int to = -1);
+  void sum_over_ranks(const dist::Communicator& comm, int to = -1);
   // scale · sum as a full symmetric FP32 [dim, dim] matrix.
   std::vector<float> matrix(double scale) const;
   // The sum's upper-triangle entry (i, j) in double (for tests).

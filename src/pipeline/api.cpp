@@ -7,6 +7,7 @@
 
 #include "calib/calibration.hpp"
 #include "calib/text_calibration.hpp"
+#include "dist/communicator.hpp"
 #include "io/checkpoint_writer.hpp"
 #include "io/mapped_file.hpp"
 #include "model/config.hpp"
@@ -14,7 +15,6 @@
 #include "pipeline/eval_divergence.hpp"
 #include "pipeline/eval_ppl.hpp"
 #include "pipeline/export.hpp"
-#include "dist/communicator.hpp"
 #include "pipeline/quantize.hpp"
 #include "pipeline/resume_journal.hpp"
 
@@ -131,6 +131,11 @@ calib::CalibrationSet calibration_of(const std::vector<Example>& examples, int64
   return set;
 }
 
+QuantizeReport report_of(const pipeline::QuantizeSummary& s) {
+  return {s.modules,      s.fallbacks,        s.skipped,         s.samples, s.tokens,          s.mean_rel_err,
+          s.mean_rtn_rel_err, s.mean_weight_mse, s.seconds, s.peak_rss, s.report.dump(2)};
+}
+
 }  // namespace
 
 struct CausalLM::Impl {
@@ -209,8 +214,7 @@ QuantizeReport CausalLM::quantize(const std::vector<Example>& examples, const Ca
     if (!comm.is_root()) {  // the root writes; this rank does its shards' work
       const auto s = pipeline::quantize_rank(m.src, m.plan, set, m.options, m.ctx, comm);
       m.rank_done = true;
-      return {s.modules, s.fallbacks, s.skipped, s.samples, s.tokens, s.mean_rel_err,
-              s.mean_rtn_rel_err, s.mean_weight_mse, s.seconds, s.peak_rss, s.report.dump(2)};
+      return report_of(s);
     }
   }
   auto staging = m.config.staging_dir.empty() ? io::StagedDir::scratch(m.config.work_dir)
@@ -230,8 +234,7 @@ QuantizeReport CausalLM::quantize(const std::vector<Example>& examples, const Ca
     m.out.reset();  // a failed or cancelled run leaves nothing to save (its staging goes, unless kept to resume)
     throw;
   }
-  return {s.modules,      s.fallbacks,        s.skipped,         s.samples, s.tokens,          s.mean_rel_err,
-          s.mean_rtn_rel_err, s.mean_weight_mse, s.seconds, s.peak_rss, s.report.dump(2)};
+  return report_of(s);
 }
 
 void CausalLM::save_quantized(const std::filesystem::path& out_dir, bool overwrite) {

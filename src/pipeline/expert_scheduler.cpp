@@ -16,7 +16,8 @@ namespace {
 
 using model::SeqGroup;
 
-// What the expert workers share (read-only, except results[e], which only expert e's worker writes).
+// What the expert runs share (read-only on the workers; results[e] is filled on the main thread, in expert
+// order, as expert e's solved modules are installed).
 struct Jobs {
   const model::LayerPlan& lp;
   model::DecoderLayer& layer;

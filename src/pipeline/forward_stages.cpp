@@ -51,6 +51,7 @@ LayerActivations::LayerActivations(const linalg::Context& ctx, const dist::Commu
   shards_ = all.empty() ? 0 : all.back().shard + 1;
   const int64_t n = comm.size(), r = comm.rank();
   const int64_t first = shards_ * r / n, last = shards_ * (r + 1) / n;  // this rank's shards [first, last)
+  own_shards_ = last - first;
   int64_t row0 = -1;
   for (auto& ch : all)
     if (ch.shard >= first && ch.shard < last) {
@@ -212,7 +213,7 @@ InputStats ShardedHessian::finish(const linalg::Context& ctx, const dist::Commun
   if (acc_) acc_->add_to(ctx, sum_);
   acc_.reset();
   const auto t = Clock::now();
-  sum_.allreduce(comm, to);
+  sum_.sum_over_ranks(comm, to);
   InputStats s;
   comm.allreduce_sum(&tokens_, 1);
   comm.allreduce_max(&amax_, 1);

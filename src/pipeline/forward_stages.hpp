@@ -97,7 +97,8 @@ class LayerActivations {
   int64_t shard_of(int64_t row) const;
   const dist::Communicator& comm() const { return comm_; }
   int64_t total_tokens() const { return total_tokens_; }  // of every rank
-  int64_t shards() const { return shards_; }
+  int64_t shards() const { return shards_; }                  // of every rank
+  int64_t own_shards() const { return own_shards_; }          // this rank's
   const model::ModelConfig& config() const { return c_; }
   const Progress& progress() const { return progress_; }
   int64_t tokens() const { return tokens_; }  // this rank's
@@ -130,7 +131,7 @@ class LayerActivations {
   const Progress& progress_;
   TimeSplit& split_;
   std::vector<Chunk> chunks_;
-  int64_t tokens_ = 0, total_tokens_ = 0, shards_ = 0;
+  int64_t tokens_ = 0, total_tokens_ = 0, shards_ = 0, own_shards_ = 0;
   uint64_t act_peak_ = 0;
   std::unique_ptr<model::RopeTable> rope_;
   std::filesystem::path offload_dir_;

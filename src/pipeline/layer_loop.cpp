@@ -62,8 +62,7 @@ LayerLoop::LayerLoop(const linalg::Context& ctx, const Method& method, OutputFor
     acts_.emplace(ctx, comm, src, plan.config, *calib, o, progress_, split_);
     if (comm.size() > 1)
       progress_.note(fmt::format("{} ranks: {} shards of at most {} tokens, {} of them on rank 0", comm.size(),
-                                 acts_->shards(), o.shard_tokens,
-                                 acts_->shards() / comm.size()));
+                                 acts_->shards(), o.shard_tokens, acts_->own_shards()));
   }
   if (!acts_) journal_ = nullptr;  // only calibrated runs carry state across layers worth journaling
 }
@@ -149,9 +148,11 @@ nlohmann::ordered_json LayerLoop::rank_figures(double seconds) const {
   nlohmann::ordered_json ranks = nlohmann::ordered_json::array();
   for (int r = 0; r < comm_.size(); ++r) {
     const double* v = all.data() + r * mine.size();
+    TimeSplit split;
+    split.forward_s = v[1], split.hessian_s = v[2], split.solve_s = v[3], split.io_s = v[4], split.comm_s = v[5];
     ranks.push_back({{"rank", r},
                      {"seconds", v[0]},
-                     {"time_split_s", {{"forward", v[1]}, {"hessian", v[2]}, {"solve", v[3]}, {"io", v[4]}, {"comm", v[5]}}},
+                     {"time_split_s", time_split_json(split)},
                      {"bytes_sent", static_cast<uint64_t>(v[6])},
                      {"peak_rss_bytes", static_cast<uint64_t>(v[7])},
                      {"tokens", static_cast<int64_t>(v[8])},

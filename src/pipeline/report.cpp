@@ -20,6 +20,10 @@ double Report::mean(const std::string& stat) const {
   return sum / static_cast<double>(modules_);
 }
 
+nlohmann::ordered_json time_split_json(const TimeSplit& s) {
+  return {{"forward", s.forward_s}, {"hessian", s.hessian_s}, {"solve", s.solve_s}, {"io", s.io_s}, {"comm", s.comm_s}};
+}
+
 nlohmann::ordered_json Report::json(const std::string& model_dir, const RunTotals& t) const {
   const bool calibrated = method_.calibrated();
   nlohmann::ordered_json summary;
@@ -31,8 +35,7 @@ nlohmann::ordered_json Report::json(const std::string& model_dir, const RunTotal
   summary["peak_rss_bytes"] = t.peak_rss;
   if (calibrated) {
     const auto& s = t.split;
-    summary["time_split_s"] = {
-        {"forward", s.forward_s}, {"hessian", s.hessian_s}, {"solve", s.solve_s}, {"io", s.io_s}, {"comm", s.comm_s}};
+    summary["time_split_s"] = time_split_json(s);
     summary["flops"] = {{"forward", s.forward_flops}, {"hessian", s.hessian_flops}, {"solve", s.solve_flops}};
   }
   nlohmann::ordered_json report;

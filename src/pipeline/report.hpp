@@ -11,6 +11,9 @@
 
 namespace fp4gptq::pipeline {
 
+// A time split's seconds as the report writes them: {forward, hessian, solve, io, comm}.
+nlohmann::ordered_json time_split_json(const TimeSplit& s);
+
 struct RunTotals {
   int64_t samples = 0, tokens = 0;  // calibration
   nlohmann::ordered_json calibration_provenance = nlohmann::ordered_json::object();
