@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 namespace fp4gptq::dist {
 
@@ -24,6 +25,13 @@ class Communicator {
   void reduce_sum(int64_t* v, size_t n, int to) const { count(8 * n), do_reduce_sum_i64(v, n, to); }
   // `bytes` from rank `from` to every rank.
   void broadcast(void* data, size_t bytes, int from) const { count(bytes), do_broadcast(data, bytes, from); }
+  // `s` (any length) from rank `from` to every rank.
+  void broadcast(std::string& s, int from) const {
+    auto n = static_cast<uint64_t>(s.size());
+    broadcast(&n, sizeof n, from);
+    s.resize(n);
+    broadcast(s.data(), s.size(), from);
+  }
   // Each rank's n doubles into all[rank * n + i] on the root (all: size()·n entries there, unused elsewhere).
   void gather(const double* mine, size_t n, double* all) const { count(8 * n), do_gather(mine, n, all); }
   // Ends every rank of the job with `code` (a failure on one rank must not leave the others waiting).

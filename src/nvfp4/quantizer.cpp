@@ -72,4 +72,14 @@ QuantizedMatrix quantize_rtn(const float* w, int64_t rows, int64_t cols, std::op
   return q;
 }
 
+void fill_dequant(QuantizedMatrix& q) {
+  const size_t n = q.codes.size();
+  q.dequant.resize(n);
+  for (size_t b = 0; b < n / kBlockSize; ++b) {
+    const float eff = effective_scale(q.block_scales[b], q.scale_2);
+    for (size_t k = b * kBlockSize; k < (b + 1) * kBlockSize; ++k)
+      q.dequant[k] = numeric::e2m1_decode(q.codes[k]) * eff;
+  }
+}
+
 }  // namespace fp4gptq::nvfp4

@@ -28,4 +28,8 @@ QuantizedMatrix quantize_rtn(const float* w, int64_t rows, int64_t cols, std::op
 void quantize_row_rtn(const float* w, int64_t n, float scale_2, uint8_t* codes, uint8_t* scales, float* dequant,
                       BlockScaleSearch search = BlockScaleSearch::None);
 
+// q.dequant from q's codes, block scales and scale_2: e2m1 · fp8(scale) · scale_2 in FP32, the very products the
+// quantizers form (so equal bit for bit to the dequant they return). For sending a quantized matrix without it.
+void fill_dequant(QuantizedMatrix& q);
+
 }  // namespace fp4gptq::nvfp4

@@ -209,8 +209,6 @@ QuantizeReport CausalLM::quantize(const std::vector<Example>& examples, const Ca
   if (comm.size() > 1) {  // data-parallel (docs/DESIGN.md §13)
     if (!gptq) throw Error("quantize: round-to-nearest needs no calibration and runs on one process, not " +
                            std::to_string(comm.size()) + " MPI ranks");
-    if (m.config.resume)
-      throw Error("quantize: resume is not available on several MPI ranks (their activations are not checkpointed)");
     if (!comm.is_root()) {  // the root writes; this rank does its shards' work
       const auto s = pipeline::quantize_rank(m.src, m.plan, set, m.options, m.ctx, comm);
       m.rank_done = true;
@@ -224,7 +222,8 @@ QuantizeReport CausalLM::quantize(const std::vector<Example>& examples, const Ca
     plan.file_base = m.config.model_file_base_name;  // packed: model.safetensors unless named
   if (gptq && staging.resumed())  // before any file is opened, so a refused resume changes nothing
     pipeline::check_resume_fingerprint(
-        staging.path(), pipeline::run_fingerprint(m.src, m.plan, set, m.options, m.ctx, io::layout_checksum(plan)));
+        staging.path(),
+        pipeline::run_fingerprint(m.src, m.plan, set, m.options, m.ctx, io::layout_checksum(plan), comm.size()));
   m.out = std::make_unique<io::CheckpointWriter>(std::move(staging), plan);
   pipeline::QuantizeSummary s;
   try {

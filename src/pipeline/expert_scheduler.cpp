@@ -238,7 +238,7 @@ void ExpertScheduler::run(const model::LayerPlan& lp, model::DecoderLayer& layer
         const auto& mods = planned[static_cast<size_t>(b0 + i)];
         if (mods.empty()) continue;
         const auto t0 = Clock::now();
-        broadcast_solved(comm, owner(b0 + i), mods, r.solved(), r.amax());
+        broadcast_solved(comm, owner(b0 + i), mods, r.solved(), r.amax(), solver);
         split.comm_s += since(t0);
         r.install(owner(b0 + i) == comm.rank(), split);
       }

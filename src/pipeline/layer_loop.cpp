@@ -11,6 +11,7 @@
 #include "pipeline/checkpoint_output.hpp"
 #include "pipeline/expert_scheduler.hpp"
 #include "pipeline/log.hpp"
+#include "pipeline/spread_solve.hpp"
 
 namespace fp4gptq::pipeline {
 
@@ -130,7 +131,7 @@ QuantizeSummary LayerLoop::run() {
   return s;
 }
 
-// Each rank's time split, bytes handed to collectives, peak RSS and tokens, gathered to the root.
+// Each rank's time split, bytes handed to collectives, peak RSS, tokens and modules solved, gathered to the root.
 nlohmann::ordered_json LayerLoop::rank_figures(double seconds) const {
   const auto& t = split_;
   const std::vector<double> mine = {seconds,
@@ -142,7 +143,8 @@ nlohmann::ordered_json LayerLoop::rank_figures(double seconds) const {
                                     static_cast<double>(comm_.bytes_sent()),
                                     static_cast<double>(peak_rss_bytes()),
                                     acts_ ? static_cast<double>(acts_->tokens()) : 0.0,
-                                    acts_ ? static_cast<double>(acts_->activation_bytes_peak()) : 0.0};
+                                    acts_ ? static_cast<double>(acts_->activation_bytes_peak()) : 0.0,
+                                    static_cast<double>(solver_.solved_here())};
   std::vector<double> all(mine.size() * static_cast<size_t>(comm_.size()));
   comm_.gather(mine.data(), mine.size(), all.data());
   nlohmann::ordered_json ranks = nlohmann::ordered_json::array();
@@ -156,7 +158,8 @@ nlohmann::ordered_json LayerLoop::rank_figures(double seconds) const {
                      {"bytes_sent", static_cast<uint64_t>(v[6])},
                      {"peak_rss_bytes", static_cast<uint64_t>(v[7])},
                      {"tokens", static_cast<int64_t>(v[8])},
-                     {"activation_bytes_peak", static_cast<uint64_t>(v[9])}});
+                     {"activation_bytes_peak", static_cast<uint64_t>(v[9])},
+                     {"modules_solved", static_cast<int64_t>(v[10])}});
   }
   return ranks;
 }
@@ -182,7 +185,7 @@ void LayerLoop::solve_group(const model::LayerPlan& lp, model::DecoderLayer& lay
   if (mods.empty()) return;
   // All modules of one group read the same input here (q/k/v; o; gate/up; down), so one Hessian serves all.
   const auto stats = acts_->hessian_of(in);
-  for (auto& s : solver_.solve(ctx_, ws_, mods, stats.input(), split_)) {
+  for (auto& s : solve_on_ranks(comm_, solver_, ctx_, ws_, mods, stats.input(), split_)) {
     solver_.report(s);
     if (apply)
       layer.linear(s.m->module).set_weight(s.r.q.dequant.data());

@@ -39,21 +39,33 @@ std::vector<const model::PlannedLinear*> ModuleSolver::take(const model::LayerPl
 
 std::vector<SolvedModule> ModuleSolver::solve(const linalg::Context& ctx, gptq::Workspace& ws,
                                               const std::vector<const model::PlannedLinear*>& mods,
-                                              const ModuleInput& in, TimeSplit& split) {
+                                              const ModuleInput& in, TimeSplit& split, const std::vector<bool>& mine) {
   auto t = Clock::now();
   std::vector<std::vector<float>> weights;
   for (const auto* m : mods) weights.push_back(model::read_weight(src_, *m));
-  const auto scale_2 = choose_scale_2(mods, weights, fuse_, scale2_max_);
+  auto scale_2 = choose_scale_2(mods, weights, fuse_, scale2_max_);
   split.io_s += since(t);
+  auto solved = mods;
+  if (!mine.empty()) {  // keep the flagged modules, their weights and scale_2
+    size_t k = 0;
+    for (size_t i = 0; i < mods.size(); ++i) {
+      if (!mine[i]) continue;
+      if (k != i) solved[k] = mods[i], weights[k] = std::move(weights[i]), scale_2[k] = scale_2[i];
+      ++k;
+    }
+    solved.resize(k), weights.resize(k), scale_2.resize(k);
+    if (k == 0) return {};
+  }
 
   ctx.check_cancelled();
   std::vector<double> seconds;
-  auto results = method_.solve_group(ctx, ws, mods, weights, scale_2, in, seconds);
+  auto results = method_.solve_group(ctx, ws, solved, weights, scale_2, in, seconds);
+  solved_here_ += static_cast<int64_t>(solved.size());
   std::vector<SolvedModule> out;
-  for (size_t i = 0; i < mods.size(); ++i) {
+  for (size_t i = 0; i < solved.size(); ++i) {
     t = Clock::now();
-    SolvedModule s{mods[i], std::move(results[i]), 0};
-    out_.as_stored(*mods[i], s.r.q.dequant);  // what the checkpoint holds, and what the next inputs see
+    SolvedModule s{solved[i], std::move(results[i]), 0};
+    out_.as_stored(*solved[i], s.r.q.dequant);  // what the checkpoint holds, and what the next inputs see
     s.seconds = seconds[i] + since(t);
     s.r.stats["time_s"] = s.seconds;
     split.solve_s += s.seconds;
@@ -62,6 +74,11 @@ std::vector<SolvedModule> ModuleSolver::solve(const linalg::Context& ctx, gptq::
   }
   for (const auto& s : out) write(s, in.input_amax, split);
   return out;
+}
+
+void ModuleSolver::rebuild_stored(SolvedModule& s) const {
+  nvfp4::fill_dequant(s.r.q);
+  out_.as_stored(*s.m, s.r.q.dequant);
 }
 
 void ModuleSolver::write(const SolvedModule& s, float input_amax, TimeSplit& split) {

@@ -2,6 +2,7 @@
 // What the layer loop does with the modules of one true-sequential group (or one expert's part of it): pick
 // the quantized ones (the others are reported as skipped), read their weights, choose scale_2 (docs/DESIGN.md §4),
 // let the method solve each, round to what the output stores, write them and report them.
+#include <atomic>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -43,16 +44,24 @@ class ModuleSolver {
   std::vector<const model::PlannedLinear*> take(const model::LayerPlan& lp, model::SeqGroup g, int64_t expert = -1);
 
   // Solves `mods`, which read the same input `in`, and writes them to the output (logged). Thread-safe: the
-  // output and the log are serialised; times go to `split`.
+  // output and the log are serialised; times go to `split`. With `mine` (one flag per module), only the
+  // flagged modules are solved and returned (in order); scale_2 is still chosen from all of `mods`.
   std::vector<SolvedModule> solve(const linalg::Context& ctx, gptq::Workspace& ws,
                                   const std::vector<const model::PlannedLinear*>& mods, const ModuleInput& in,
-                                  TimeSplit& split);
+                                  TimeSplit& split, const std::vector<bool>& mine = {});
 
   // Adds a solved module's row to the report (the caller picks the order). Not thread-safe.
   void report(const SolvedModule& s) { report_.add_module(s.m->module, s.r.stats, s.r.fallback); }
 
   // Writes a module solved elsewhere (another rank) to the output, logged as solve() does.
   void write(const SolvedModule& s, float input_amax, TimeSplit& split);
+
+  // s.r.q.dequant as solve() leaves it (the weight as stored), rebuilt from the codes, block scales and scale_2
+  // of a module solved on another rank.
+  void rebuild_stored(SolvedModule& s) const;
+
+  // How many modules solve() solved in this process (the report's per-rank figure).
+  int64_t solved_here() const { return solved_here_; }
 
  private:
   const io::ModelDir& src_;
@@ -63,6 +72,7 @@ class ModuleSolver {
   bool fuse_;
   float scale2_max_;
   std::mutex mu_;
+  std::atomic<int64_t> solved_here_{0};
 };
 
 }  // namespace fp4gptq::pipeline

@@ -49,24 +49,24 @@ io::CheckpointPlan output_plan(const io::ModelDir& src, const model::ModelPlan& 
 }
 
 QuantizeSummary quantize_into(io::CheckpointWriter& out, const io::ModelDir& src, const model::ModelPlan& plan,
-                              const calib::CalibrationSet& calib, const QuantizeOptions& o,
-                              const linalg::Context& ctx, const dist::Communicator& comm) {
+                              const calib::CalibrationSet& calib, const QuantizeOptions& o, const linalg::Context& ctx,
+                              const dist::Communicator& comm) {
   const auto method = gptq_method(o);
   const auto format = output_format(out, src, plan, o, /*calibrated=*/true);
-  if (comm.size() > 1) {  // the other ranks' activations are not checkpointed: nothing to resume from
-    out.keep_staging_on_failure(false);
-    return LayerLoop(ctx, method, *format, src, plan, o, &calib, nullptr, comm).run();
-  }
-  ResumeJournal journal(out, plan, run_fingerprint(src, plan, calib, o, ctx, out.layout_checksum()),
-                        o.offload_dir.empty() ? out.staging_path() : o.offload_dir);
-  return LayerLoop(ctx, method, *format, src, plan, o, &calib, &journal).run();
+  ResumeJournal journal(out, plan, run_fingerprint(src, plan, calib, o, ctx, out.layout_checksum(), comm.size()),
+                        o.offload_dir.empty() ? out.staging_path() : o.offload_dir, comm);
+  const bool resumable = journal.usable();             // collective
+  if (!resumable) out.keep_staging_on_failure(false);  // nothing to resume from
+  return LayerLoop(ctx, method, *format, src, plan, o, &calib, resumable ? &journal : nullptr, comm).run();
 }
 
 QuantizeSummary quantize_rank(const io::ModelDir& src, const model::ModelPlan& plan, const calib::CalibrationSet& calib,
                               const QuantizeOptions& o, const linalg::Context& ctx, const dist::Communicator& comm) {
   const auto method = gptq_method(o);
   RankOutput format(o.packed ? o.packed->stored_dtype : o.dtype);
-  return LayerLoop(ctx, method, format, src, plan, o, &calib, nullptr, comm).run();
+  ResumeJournal journal(o.offload_dir, comm);
+  const bool resumable = journal.usable();  // collective
+  return LayerLoop(ctx, method, format, src, plan, o, &calib, resumable ? &journal : nullptr, comm).run();
 }
 
 QuantizeSummary rtn_into(io::CheckpointWriter& out, const io::ModelDir& src, const model::ModelPlan& plan,

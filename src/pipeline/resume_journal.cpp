@@ -13,6 +13,7 @@
 #include "fp4gptq/error.hpp"
 #include "io/crc32.hpp"
 #include "io/json_file.hpp"
+#include "pipeline/log.hpp"
 
 namespace fp4gptq::pipeline {
 
@@ -92,7 +93,8 @@ void check_fingerprint(const nlohmann::ordered_json& j, const nlohmann::ordered_
   std::string changed;
   auto add = [&](const std::string& c) { changed += (changed.empty() ? "" : "; ") + c; };
   // Options added after a journal was written: absent there means their default.
-  static const nlohmann::ordered_json later = {{"block_scale_search", "none"}, {"scale2_max", 448.0}, {"shard_tokens", 65536}};
+  static const nlohmann::ordered_json later = {
+      {"block_scale_search", "none"}, {"scale2_max", 448.0}, {"shard_tokens", 65536}, {"ranks", 1}};
   for (const auto& [k, v] : now.items()) {
     if (!old.contains(k) && later.contains(k) && later[k] == v) continue;
     if (!old.contains(k) || old[k] != v)
@@ -114,7 +116,7 @@ void check_resume_fingerprint(const fs::path& staging, const nlohmann::ordered_j
 
 nlohmann::ordered_json run_fingerprint(const io::ModelDir& src, const model::ModelPlan& plan,
                                        const calib::CalibrationSet& calib, const QuantizeOptions& o,
-                                       const linalg::Context& ctx, uint32_t output_layout) {
+                                       const linalg::Context& ctx, uint32_t output_layout, int ranks) {
   nlohmann::ordered_json f;
   const std::string config = src.config().dump();
   f["config.json"] = "crc " + hex(io::crc32(config.data(), config.size()));
@@ -147,7 +149,8 @@ nlohmann::ordered_json run_fingerprint(const io::ModelDir& src, const model::Mod
   f["format"] = o.packed ? packing_name(o.packed->packing) : "pseudo";
   if (o.packed) {
     f["activations"] = o.packed->w4a4 ? "nvfp4" : "none";
-    f["unquantized_dtype"] = o.packed->rest_dtype ? std::string(numeric::dtype_name(*o.packed->rest_dtype)) : "as the source";
+    f["unquantized_dtype"] =
+        o.packed->rest_dtype ? std::string(numeric::dtype_name(*o.packed->rest_dtype)) : "as the source";
   }
   f["true_sequential"] = o.true_sequential;
   f["fuse_scales"] = o.fuse_scales;
@@ -159,6 +162,7 @@ nlohmann::ordered_json run_fingerprint(const io::ModelDir& src, const model::Mod
   f["shard_tokens"] = o.shard_tokens;
   f["allow_nonfinite"] = o.allow_nonfinite;
   f["threads"] = ctx.threads();
+  f["ranks"] = ranks;  // which shards' activations each rank checkpoints
   std::string names;
   for (const auto* m : plan.quantized()) names += m->module + "\n";
   f["quantized modules"] =
@@ -167,94 +171,184 @@ nlohmann::ordered_json run_fingerprint(const io::ModelDir& src, const model::Mod
   return f;
 }
 
+namespace {
+
+std::vector<double> split_values(const TimeSplit& s) {
+  return {s.forward_s, s.hessian_s, s.solve_s, s.io_s, s.forward_flops, s.hessian_flops, s.solve_flops};
+}
+
+TimeSplit split_of(const nlohmann::ordered_json& values, const std::string& where) {
+  const auto t = values.get<std::vector<double>>();
+  if (t.size() != 7) throw Error(where + "the journal is inconsistent (start over)");
+  return {t[0], t[1], t[2], t[3], t[4], t[5], t[6]};
+}
+
+}  // namespace
+
 ResumeJournal::ResumeJournal(io::CheckpointWriter& out, const model::ModelPlan& plan,
-                             nlohmann::ordered_json fingerprint, const fs::path& activation_dir)
-    : out_(out), fingerprint_(std::move(fingerprint)), journal_(out.staging_path() / kJournal) {
-  const fs::path staging = out.staging_path();
-  activations_ = activation_dir.empty() || activation_dir == staging
-                     ? staging / ".fp4gptq-activations"
-                     : activation_dir / fmt::format("fp4gptq-resume-{}.activations",
-                                                    hex(io::crc32(staging.string().data(), staging.string().size())));
+                             nlohmann::ordered_json fingerprint, const fs::path& activation_dir,
+                             const dist::Communicator& comm)
+    : ResumeJournal(activation_dir, comm, &out) {
+  fingerprint_ = std::move(fingerprint);
   const auto layers = static_cast<int64_t>(plan.layers.size());
   for (const auto& name : out.tensor_names())
     if (const int64_t l = model::layer_of(name); l >= 0 && l < layers) layer_tensors_[l].push_back(name);
 }
 
+ResumeJournal::ResumeJournal(const fs::path& activation_dir, const dist::Communicator& comm, io::CheckpointWriter* out)
+    : out_(out), comm_(comm) {
+  std::string staging = out ? out->staging_path().string() : std::string();
+  comm.broadcast(staging, 0);  // the other ranks learn where the root stages
+  staging_ = staging;
+  journal_ = staging_ / kJournal;
+  const bool in_staging = activation_dir.empty() || activation_dir == staging_;
+  activation_dir_ = in_staging ? staging_ : activation_dir;
+  activation_stem_ = in_staging
+                         ? ".fp4gptq-activations"
+                         : fmt::format("fp4gptq-resume-{}.activations", hex(io::crc32(staging.data(), staging.size())));
+}
+
 ResumeJournal::~ResumeJournal() {
-  if (activations_.parent_path() != out_.staging_path()) {  // the staging directory goes with its owner
+  if (!last_file_.empty() && activation_dir_ != staging_) {  // the staging directory goes with its owner
     std::error_code ec;
-    fs::remove(activations_, ec);
+    fs::remove(last_file_, ec);
   }
 }
 
-int64_t ResumeJournal::restore(Report& report, TimeSplit& split, calib::ActivationStore& x) {
+bool ResumeJournal::usable() const {
+  std::error_code ec;
+  const double mine = fs::is_directory(activation_dir_, ec) ? 1.0 : 0.0;
+  std::vector<double> all(static_cast<size_t>(comm_.size()));
+  comm_.gather(&mine, 1, all.data());
+  int8_t bad = 0;
+  std::string ranks;
+  if (comm_.is_root())
+    for (int r = 0; r < comm_.size(); ++r)
+      if (all[static_cast<size_t>(r)] == 0.0) bad = 1, ranks += (ranks.empty() ? "" : ", ") + std::to_string(r);
+  comm_.broadcast(&bad, 1, 0);
+  if (bad && comm_.is_root())
+    log_warning(
+        fmt::format("no resume points: rank(s) {} cannot see their activation checkpoint directory (the "
+                    "staging directory {} must be on a filesystem every rank shares, or each rank needs "
+                    "--offload-dir)",
+                    ranks, staging_.string()));
+  return !bad;
+}
+
+std::string ResumeJournal::activation_name(int rank, int64_t layers_done) const {
+  return comm_.size() > 1 ? fmt::format("{}.rank{}.{}", activation_stem_, rank, layers_done)
+                          : fmt::format("{}.{}", activation_stem_, layers_done);
+}
+
+std::string ResumeJournal::journal_to_resume() {
   std::error_code ec;
   // A resumed staging directory is kept on failure until here, so a refused resume leaves it as it was.
-  if (!out_.resumed() || !fs::exists(journal_, ec)) {
-    out_.keep_staging_on_failure(false);
-    return 0;
-  }
-  const auto j = read_journal(journal_);
-  check_fingerprint(j, fingerprint_, out_.staging_path());
-  const std::string where = out_.staging_path().string() + ": cannot resume: ";
+  if (!out_->resumed() || !fs::exists(journal_, ec)) return "";
+  auto j = read_journal(journal_);
+  check_fingerprint(j, fingerprint_, staging_);
+  const std::string where = staging_.string() + ": cannot resume: ";
   const auto done = j.at("layers_done").get<int64_t>();
   const auto crcs = j.at("layer_crc").get<std::vector<uint32_t>>();
-  if (done <= 0) {
-    out_.keep_staging_on_failure(false);
-    return 0;
-  }
+  if (done <= 0) return "";
   if (static_cast<int64_t>(crcs.size()) != done) throw Error(where + "the journal is inconsistent (start over)");
+  if (comm_.size() > 1 && (!j.contains("ranks") || j["ranks"].size() != static_cast<size_t>(comm_.size())))
+    throw Error(where + "the journal is inconsistent (start over)");
   for (int64_t l = 0; l < done; ++l) {
     const auto& names = layer_tensors_[l];
-    if (out_.checksum(names) != crcs[l])
+    if (out_->checksum(names) != crcs[l])
       throw Error(where + "the output written for layer " + std::to_string(l) +
                   " does not match its checksum in the journal (damaged files; run without resuming to start over)");
-    out_.mark_written(names);
+    out_->mark_written(names);
   }
-  load_activations(j.at("activations"), x);
-  report.restore(j.at("report"));
-  const auto t = j.at("time_split").get<std::vector<double>>();
-  if (t.size() != 7) throw Error(where + "the journal is inconsistent (start over)");
-  split = {t[0], t[1], t[2], t[3], t[4], t[5], t[6]};
   layer_crc_ = crcs;
-  out_.keep_staging_on_failure(false);
-  return done;
+  return j.dump();
+}
+
+int64_t ResumeJournal::restore(Report& report, TimeSplit& split, calib::ActivationStore& x) {
+  std::string text = out_ ? journal_to_resume() : std::string();
+  comm_.broadcast(text, 0);
+  if (text.empty()) {
+    if (out_) out_->keep_staging_on_failure(false);
+    return 0;
+  }
+  const auto j = nlohmann::ordered_json::parse(text);
+  const std::string where = staging_.string() + ": cannot resume: ";
+  const auto& mine = comm_.size() > 1 ? j.at("ranks").at(static_cast<size_t>(comm_.rank())) : j.at("activations");
+  load_activations(mine, x);
+  report.restore(j.at("report"));
+  split = split_of(comm_.size() > 1 ? mine.at("time_split") : j.at("time_split"), where);
+  last_file_ = activation_dir_ / mine.value("file", activation_stem_);
+  if (out_) out_->keep_staging_on_failure(false);
+  return j.at("layers_done").get<int64_t>();
 }
 
 void ResumeJournal::layer_done(int64_t layer, const Report& report, const TimeSplit& split,
                                const calib::ActivationStore& x) {
-  if (layer < static_cast<int64_t>(layer_crc_.size()))
-    throw Error("resume journal: layer " + std::to_string(layer) + " finished out of order");
-  out_.sync();  // the layers' tensors are on disk before the journal says so
-  for (auto l = static_cast<int64_t>(layer_crc_.size()); l <= layer; ++l)  // every layer since the last entry
-    layer_crc_.push_back(out_.checksum(layer_tensors_[l]));
-  nlohmann::ordered_json j;
-  j["version"] = kJournalVersion;
-  j["fingerprint"] = fingerprint_;
-  j["layers_done"] = layer + 1;
-  j["layer_crc"] = layer_crc_;
-  save_activations(x, j["activations"]);
-  j["report"] = report.state();
-  const auto& s = split;
-  j["time_split"] = {s.forward_s, s.hessian_s, s.solve_s, s.io_s, s.forward_flops, s.hessian_flops, s.solve_flops};
-  const std::string text = j.dump();
-  DurableFile f(journal_);
-  f.write(text.data(), text.size());
-  f.commit();
+  if (out_) {
+    if (layer < static_cast<int64_t>(layer_crc_.size()))
+      throw Error("resume journal: layer " + std::to_string(layer) + " finished out of order");
+    out_->sync();  // the layers' tensors are on disk before the journal says so
+    for (auto l = static_cast<int64_t>(layer_crc_.size()); l <= layer; ++l)  // every layer since the last entry
+      layer_crc_.push_back(out_->checksum(layer_tensors_[l]));
+  }
+  const auto file = activation_dir_ / activation_name(comm_.rank(), layer + 1);
+  const uint32_t crc = save_activations(x, file);
+  // Every rank's checkpoint is on disk before the journal names them: rows, CRC and time split to the root.
+  auto mine = split_values(split);
+  mine.insert(mine.begin(), {static_cast<double>(x.rows()), static_cast<double>(crc)});
+  std::vector<double> all(mine.size() * static_cast<size_t>(comm_.size()));
+  comm_.gather(mine.data(), mine.size(), all.data());
+  if (out_) {
+    nlohmann::ordered_json j;
+    j["version"] = kJournalVersion;
+    j["fingerprint"] = fingerprint_;
+    j["layers_done"] = layer + 1;
+    j["layer_crc"] = layer_crc_;
+    auto entry = [&](int r) {  // rank r's activation checkpoint
+      const double* v = all.data() + r * mine.size();
+      return nlohmann::ordered_json{{"rows", static_cast<int64_t>(v[0])},
+                                    {"width", x.width()},
+                                    {"dtype", numeric::dtype_name(x.dtype())},
+                                    {"crc", hex(static_cast<uint32_t>(v[1]))},
+                                    {"file", activation_name(r, layer + 1)}};
+    };
+    j["activations"] = entry(0);
+    j["report"] = report.state();
+    j["time_split"] = split_values(split);
+    if (comm_.size() > 1) {
+      auto& ranks = j["ranks"] = nlohmann::ordered_json::array();
+      for (int r = 0; r < comm_.size(); ++r) {
+        auto e = entry(r);
+        const double* v = all.data() + r * mine.size();
+        e["time_split"] = std::vector<double>(v + 2, v + mine.size());
+        ranks.push_back(std::move(e));
+      }
+    }
+    const std::string text = j.dump();
+    DurableFile f(journal_);
+    f.write(text.data(), text.size());
+    f.commit();
+  }
+  uint8_t committed = 1;  // the journal names the new checkpoints: the old ones can go
+  comm_.broadcast(&committed, 1, 0);
+  std::error_code ec;
+  if (!last_file_.empty() && last_file_ != file) fs::remove(last_file_, ec);
+  last_file_ = file;
   inject_fault(layer + 1);
 }
 
 void ResumeJournal::finish() {
   std::error_code ec;
-  fs::remove(journal_, ec);
-  fs::remove(activations_, ec);
+  if (out_) fs::remove(journal_, ec);
+  if (!last_file_.empty()) fs::remove(last_file_, ec);
+  last_file_.clear();
 }
 
-void ResumeJournal::save_activations(const calib::ActivationStore& x, nlohmann::ordered_json& entry) const {
+uint32_t ResumeJournal::save_activations(const calib::ActivationStore& x, const fs::path& file) const {
   constexpr int64_t kRows = 256;
   const size_t row_bytes = static_cast<size_t>(x.width()) * numeric::dtype_size(x.dtype());
   std::vector<std::byte> buf(static_cast<size_t>(kRows) * row_bytes);
-  DurableFile f(activations_);
+  DurableFile f(file);
   uint32_t crc = 0;
   for (int64_t r = 0; r < x.rows(); r += kRows) {
     const int64_t n = std::min(kRows, x.rows() - r);
@@ -263,15 +357,17 @@ void ResumeJournal::save_activations(const calib::ActivationStore& x, nlohmann::
     f.write(buf.data(), static_cast<size_t>(n) * row_bytes);
   }
   f.commit();
-  entry = {{"rows", x.rows()}, {"width", x.width()}, {"dtype", numeric::dtype_name(x.dtype())}, {"crc", hex(crc)}};
+  return crc;
 }
 
 void ResumeJournal::load_activations(const nlohmann::ordered_json& entry, calib::ActivationStore& x) const {
-  const std::string where = activations_.string() + ": cannot resume: ";
+  // A journal from before checkpoints were named by layer has no file: the one file of the stem's name.
+  const fs::path file = activation_dir_ / entry.value("file", activation_stem_);
+  const std::string where = file.string() + ": cannot resume: ";
   if (entry.at("rows").get<int64_t>() != x.rows() || entry.at("width").get<int64_t>() != x.width() ||
       entry.at("dtype").get<std::string>() != numeric::dtype_name(x.dtype()))
     throw Error(where + "the checkpointed activations have another shape or dtype");
-  const int fd = ::open(activations_.c_str(), O_RDONLY | O_CLOEXEC);
+  const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) throw Error(where + "the activation checkpoint is missing (" + std::strerror(errno) + ")");
   constexpr int64_t kRows = 256;
   const size_t row_bytes = static_cast<size_t>(x.width()) * numeric::dtype_size(x.dtype());

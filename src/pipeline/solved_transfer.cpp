@@ -23,12 +23,12 @@ class Writer {
     buf.insert(buf.end(), p, p + v.size() * sizeof(T));
   }
   void str(const std::string& s) { vec(std::vector<char>(s.begin(), s.end())); }
-  std::vector<char> buf;
+  std::string buf;
 };
 
 class Reader {
  public:
-  explicit Reader(const std::vector<char>& b) : b_(b) {}
+  explicit Reader(const std::string& b) : b_(b) {}
   template <typename T>
   T pod() {
     T v;
@@ -54,14 +54,14 @@ class Reader {
     std::memcpy(p, b_.data() + at_, n);
     at_ += n;
   }
-  const std::vector<char>& b_;
+  const std::string& b_;
   size_t at_ = 0;
 };
 
 }  // namespace
 
 void broadcast_solved(const dist::Communicator& comm, int from, const std::vector<const model::PlannedLinear*>& planned,
-                      std::vector<SolvedModule>& mods, float& input_amax) {
+                      std::vector<SolvedModule>& mods, float& input_amax, const ModuleSolver& solver) {
   if (comm.size() == 1) return;
   Writer w;
   if (comm.rank() == from) {
@@ -69,21 +69,19 @@ void broadcast_solved(const dist::Communicator& comm, int from, const std::vecto
     w.pod(static_cast<uint64_t>(mods.size()));
     for (const auto& s : mods) {
       const auto& q = s.r.q;
-      w.pod(q.rows), w.pod(q.cols), w.vec(q.codes), w.vec(q.block_scales), w.pod(q.scale_2), w.vec(q.dequant);
+      w.pod(q.rows), w.pod(q.cols), w.vec(q.codes), w.vec(q.block_scales), w.pod(q.scale_2);
       w.str(s.r.stats.dump()), w.pod(s.r.fallback), w.pod(s.r.flops), w.str(s.r.log), w.pod(s.r.warning);
       w.str(s.r.note), w.pod(s.seconds);
     }
   }
-  auto size = static_cast<uint64_t>(w.buf.size());
-  comm.broadcast(&size, sizeof size, from);
-  w.buf.resize(size);
-  comm.broadcast(w.buf.data(), w.buf.size(), from);
+  comm.broadcast(w.buf, from);
   if (comm.rank() == from) return;
   Reader r(w.buf);
   input_amax = r.pod<float>();
   const auto n = r.pod<uint64_t>();
-  if (n != planned.size()) throw Error("broadcast of solved modules: " + std::to_string(n) + " modules, expected " +
-                                       std::to_string(planned.size()));
+  if (n != planned.size())
+    throw Error("broadcast of solved modules: " + std::to_string(n) + " modules, expected " +
+                std::to_string(planned.size()));
   mods.clear();
   for (uint64_t i = 0; i < n; ++i) {
     SolvedModule s;
@@ -91,7 +89,9 @@ void broadcast_solved(const dist::Communicator& comm, int from, const std::vecto
     auto& q = s.r.q;
     q.rows = r.pod<int64_t>(), q.cols = r.pod<int64_t>();
     q.codes = r.vec<uint8_t>(), q.block_scales = r.vec<uint8_t>(), q.scale_2 = r.pod<float>();
-    q.dequant = r.vec<float>();
+    if (q.codes.size() != static_cast<size_t>(q.rows * q.cols) || q.block_scales.size() != q.codes.size() / 16)
+      throw Error("broadcast of solved modules: " + planned[i]->module + ": inconsistent sizes");
+    solver.rebuild_stored(s);
     s.r.stats = nlohmann::ordered_json::parse(r.str());
     s.r.fallback = r.pod<bool>(), s.r.flops = r.pod<double>(), s.r.log = r.str(), s.r.warning = r.pod<bool>();
     s.r.note = r.str(), s.seconds = r.pod<double>();

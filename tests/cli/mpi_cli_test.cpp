@@ -18,9 +18,10 @@ namespace fs = std::filesystem;
 #ifdef FP4GPTQ_MPIEXEC
 // Loopback only, more ranks than cores allowed, and Open MPI's consent to run as root where CI does.
 std::string mpirun(int n) {
-  return fmt::format("OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_btl_tcp_if_include=lo "
-                     "timeout 300 {} --oversubscribe --bind-to none -np {} ",
-                     FP4GPTQ_MPIEXEC, n);
+  return fmt::format(
+      "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_btl_tcp_if_include=lo "
+      "timeout 300 {} --oversubscribe --bind-to none -np {} ",
+      FP4GPTQ_MPIEXEC, n);
 }
 
 // 32 samples of 64 tokens in shards of two samples: 16 shards (8 + 8 over 2 ranks, 5 + 5 + 6 over 3).
@@ -52,8 +53,8 @@ TEST_P(MpiQuantize, ByteIdenticalToOneProcessForTwoAndThreeRanks) {
     const auto out = dir / ("q" + std::to_string(n));
     r = run_command(mpirun(n) + cli() + quantize_args(model.string(), out.string()));
     ASSERT_EQ(r.status, 0) << r.output;
-    for (const char* f : {"pseudo_quantized_model-4bit-16g.safetensors", "pseudo_quantized_model-4bit-16g_scales.safetensors",
-                          "config.json", "quantize_config.json"})
+    for (const char* f : {"pseudo_quantized_model-4bit-16g.safetensors",
+                          "pseudo_quantized_model-4bit-16g_scales.safetensors", "config.json", "quantize_config.json"})
       EXPECT_TRUE(file(dir / "q1" / f) == file(out / f)) << f << " differs at -np " << n;
     EXPECT_EQ(modules_without_time(dir / "q1"), modules_without_time(out)) << "report rows at -np " << n;
     const auto rep = nlohmann::json::parse(file(out / "quantization_report.json"));
@@ -66,6 +67,15 @@ TEST_P(MpiQuantize, ByteIdenticalToOneProcessForTwoAndThreeRanks) {
       EXPECT_GT(rank["peak_rss_bytes"].get<uint64_t>(), 0u);
     }
     EXPECT_EQ(tokens, 2048) << "every token on exactly one rank";
+    int64_t solved = 0;
+    for (const auto& rank : rep["ranks"]) solved += rank["modules_solved"].get<int64_t>();
+    EXPECT_EQ(solved, static_cast<int64_t>(rep["modules"].size())) << "every module solved on exactly one rank";
+    if (arch == "Qwen3ForCausalLM") {  // per layer, largest first onto the least loaded rank (sizes out·in):
+      // q 16384, k 8192, v 8192, o 16384, gate 32768, up 32768, down 32768; -np 2: q o gate down | k v up;
+      // -np 3: q o gate down | k up | v.
+      const std::vector<int64_t> want = n == 2 ? std::vector<int64_t>{8, 6} : std::vector<int64_t>{8, 4, 2};
+      for (int k = 0; k < n; ++k) EXPECT_EQ(rep["ranks"][k]["modules_solved"], want[k]) << "rank " << k << " of " << n;
+    }
     EXPECT_EQ(rep["calibration"]["tokens"], 2048);
     if (n == 2) {  // 8 of 16 shards each: half the activations of one process
       const auto act = [](const nlohmann::json& rank) { return rank["activation_bytes_peak"].get<double>(); };
@@ -110,7 +120,7 @@ TEST(MpiFaults, AFailingRankEndsTheJobWithItsMessageAndNoOutput) {
   EXPECT_EQ(r.status, 0) << r.output;
 }
 
-TEST(MpiFaults, OtherCommandsAndResumeAreRefusedOnSeveralRanks) {
+TEST(MpiFaults, OtherCommandsAreRefusedOnSeveralRanks) {
   test::ScratchDir dir;
   const auto model = dir / "m";
   auto r = run_command(cli() + " make-tiny-model --layers 1 --out " + model.string());
@@ -119,10 +129,64 @@ TEST(MpiFaults, OtherCommandsAndResumeAreRefusedOnSeveralRanks) {
   EXPECT_EQ(r.status, 2) << r.output;
   EXPECT_NE(r.output.find("only `quantize` runs on several MPI ranks"), std::string::npos) << r.output;
   EXPECT_FALSE(fs::exists(dir / "r"));
-  r = run_command(mpirun(2) + cli() + quantize_args(model.string(), (dir / "q").string()) + " --resume");
+}
+
+// A rank killed in layer 2 of 3: every rank's activations after layer 2 were checkpointed and journaled, so
+// `--resume` on as many ranks continues there and ends byte-identical to one uninterrupted process; on
+// another rank count it is refused, naming the change, and leaves the staging directory as it was.
+TEST(MpiFaults, AKilledJobResumesOnAsManyRanks) {
+  test::ScratchDir dir;
+  const auto model = dir / "m";
+  auto r = run_command(cli() + " make-tiny-model --layers 3 --arch Qwen3MoeForCausalLM --out " + model.string());
+  ASSERT_EQ(r.status, 0) << r.output;
+  r = run_command(cli() + quantize_args(model.string(), (dir / "one").string()));
+  ASSERT_EQ(r.status, 0) << r.output;
+  const auto out = dir / "q";
+  const auto staging = dir / "q.fp4gptq-staging";
+  r = run_command("FP4GPTQ_TEST_FAULT=kill:1:2 " + mpirun(2) + cli() + quantize_args(model.string(), out.string()));
+  ASSERT_NE(r.status, 0) << r.output;
+  ASSERT_FALSE(fs::exists(out));
+  const auto journal = nlohmann::json::parse(file(staging / ".fp4gptq-resume.json"));
+  EXPECT_EQ(journal["layers_done"], 2);
+  ASSERT_EQ(journal["ranks"].size(), 2u);
+  int64_t rows = 0;
+  for (int rank = 0; rank < 2; ++rank) {
+    const auto& e = journal["ranks"][rank];
+    EXPECT_EQ(e["file"], fmt::format(".fp4gptq-activations.rank{}.2", rank));
+    EXPECT_TRUE(fs::exists(staging / e["file"].get<std::string>())) << e;
+    EXPECT_FALSE(fs::exists(staging / fmt::format(".fp4gptq-activations.rank{}.1", rank))) << "the previous one goes";
+    rows += e["rows"].get<int64_t>();
+  }
+  EXPECT_EQ(rows, 2048) << "every token's activations on exactly one rank";
+
+  r = run_command(mpirun(3) + cli() + quantize_args(model.string(), out.string()) + " --resume");
   EXPECT_EQ(r.status, 2) << r.output;
-  EXPECT_NE(r.output.find("resume is not available on several MPI ranks"), std::string::npos) << r.output;
-  EXPECT_FALSE(fs::exists(dir / "q"));
+  EXPECT_NE(r.output.find("ranks was 2, now 3"), std::string::npos) << r.output;
+  EXPECT_TRUE(fs::exists(staging / ".fp4gptq-activations.rank1.2")) << "a refused resume keeps the run";
+
+  // Rank 1's checkpoint missing: rank 1 names it and the job ends.
+  const auto rank1 = staging / ".fp4gptq-activations.rank1.2", aside = dir / "rank1.saved";
+  fs::rename(rank1, aside);
+  r = run_command(mpirun(2) + cli() + quantize_args(model.string(), out.string()) + " --resume");
+  EXPECT_EQ(r.status, 2) << r.output;
+  EXPECT_NE(
+      r.output.find("rank 1 of 2: error: " + rank1.string() + ": cannot resume: the activation checkpoint is missing"),
+      std::string::npos)
+      << r.output;
+  fs::rename(aside, rank1);
+
+  auto args = quantize_args(model.string(), out.string());
+  args.erase(args.find(" --quiet"), 8);  // for the progress line that says where it continues
+  r = run_command(mpirun(2) + cli() + args + " --resume");
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("resuming: layers 1-2 of 3 were finished by an earlier run"), std::string::npos) << r.output;
+  for (const char* f :
+       {"pseudo_quantized_model-4bit-16g.safetensors", "pseudo_quantized_model-4bit-16g_scales.safetensors"})
+    EXPECT_TRUE(file(dir / "one" / f) == file(out / f)) << f << " differs after the resume";
+  EXPECT_EQ(modules_without_time(dir / "one"), modules_without_time(out));
+  EXPECT_FALSE(fs::exists(staging));
+  for (const auto& e : fs::directory_iterator(dir.path()))
+    EXPECT_EQ(e.path().filename().string().find("activations"), std::string::npos) << e.path() << " is left";
 }
 #else
 TEST(MpiQuantize, NeedsTheMpiBuild) { GTEST_SKIP() << "built without MPI (FP4GPTQ_MPI off or Open MPI not found)"; }

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 
 #include "numeric/fp8_e4m3.hpp"
 #include "nvfp4/quantizer.hpp"
@@ -118,6 +119,26 @@ TEST(Nvfp4Rtn, RowKernelEqualsMatrixQuantizer) {
   quantize_row_rtn(&w[3 * 64], 64, q.scale_2, codes.data(), scales.data(), deq.data());
   EXPECT_TRUE(std::equal(codes.begin(), codes.end(), q.codes.begin() + 3 * 64));
   EXPECT_TRUE(std::equal(scales.begin(), scales.end(), q.block_scales.begin() + 3 * 4));
+}
+
+// fill_dequant rebuilds the values from codes and scales bit for bit, including +0 for negative values that
+// round to zero (code 8), all-zero blocks and blocks whose scale underflows (tensor amax 1e6, a block of 1e-6).
+TEST(Nvfp4Rtn, DequantFromCodesIsBitIdentical) {
+  std::vector<float> w(6 * 64);
+  for (size_t i = 0; i < w.size(); ++i) w[i] = std::sin(0.37f * static_cast<float>(i)) * static_cast<float>(1 + i % 7);
+  std::fill_n(&w[64], 16, 0.0f);
+  std::fill_n(&w[128], 16, 1e-6f);
+  w[0] = 1e6f;
+  w[200] = -1e-3f;
+  for (const auto search : {BlockScaleSearch::None, BlockScaleSearch::Mse}) {
+    const auto q = quantize_rtn(w.data(), 6, 64, std::nullopt, "w", {search, 448.0f});
+    auto rebuilt = q;
+    rebuilt.dequant.assign(q.dequant.size(), -1.0f);
+    fill_dequant(rebuilt);
+    ASSERT_EQ(rebuilt.dequant.size(), q.dequant.size());
+    EXPECT_EQ(std::memcmp(rebuilt.dequant.data(), q.dequant.data(), q.dequant.size() * sizeof(float)), 0);
+    EXPECT_EQ(q.codes[200], 8) << "the case of a negative value rounding to zero is exercised";
+  }
 }
 
 }  // namespace
