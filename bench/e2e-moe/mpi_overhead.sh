@@ -45,6 +45,6 @@ for name in ("np1", "np2"):
         t = r["time_split_s"]
         print(f"  rank {r['rank']}: {r['tokens']} tokens, {r['bytes_sent'] / layers / 2**20:.0f} MiB/layer to collectives, "
               f"comm {t['comm'] / layers:.1f} s/layer, solve {t['solve']:.0f} s, activations {r['activation_bytes_peak'] / 2**20:.0f} MiB, "
-              f"peak RSS {r['peak_rss_bytes'] / 2**30:.2f} GiB")
+              f"peak RSS {r['peak_rss_bytes'] / 2**30:.2f} GiB, {r['modules_solved']} modules solved")
 PY
 [ -n "$KEEP" ] || rm -rf "$WORK"
