@@ -127,6 +127,7 @@ void BM_Solve(benchmark::State& state) {
   const auto h = bench_hessian(in);
   gptq::GptqConfig cfg;
   cfg.output_errors = state.range(2) != 0;
+  if (state.range(2) == 2) cfg.output_error_rows = 0;  // every row: exact forms
   if (state.range(3)) cfg.scale_rule.search = nvfp4::BlockScaleSearch::Mse;
   gptq::Workspace ws;
   gptq::gptq_quantize(ctx(), ws, w.data(), out, in, h.data(), in, cfg, "warm-up");  // workspace pages faulted in once
@@ -140,12 +141,14 @@ void BM_Solve(benchmark::State& state) {
   state.counters["rel_err"] = rel;
   state.counters["rtn_rel_err"] = rtn;
 }
-// Third argument: 1 = with the output errors (rel_err and RTN's, two extra out·in² triangular products, as
-// the pipeline runs it), 0 = the GPTQ solve alone. Fourth: 1 = --block-scale-search mse.
+// Third argument: 1 = with the output errors as the pipeline runs them (the forms of rel_err's denominator and
+// RTN's on 256 rows), 2 = the same exact (the forms on every row: two out·in² triangular products), 0 = the
+// GPTQ solve alone. Fourth: 1 = --block-scale-search mse.
 BENCHMARK(BM_Solve)
     ->ArgNames({"out", "in", "output_errors", "mse"})
     ->Args({4096, 4096, 0, 0})
     ->Args({4096, 4096, 1, 0})
+    ->Args({4096, 4096, 2, 0})
     ->Args({4096, 4096, 1, 1})
     ->Args({11008, 4096, 0, 0})
     ->Args({11008, 4096, 1, 0})
@@ -162,14 +165,16 @@ void BM_SolveQkv(benchmark::State& state) {
   const std::vector<int64_t> rows = {4096, 1024, 1024};
   const auto h = bench_hessian(in);
   std::vector<std::vector<float>> w;
-  for (size_t m = 0; m < rows.size(); ++m) w.push_back(randn(static_cast<size_t>(rows[m] * in), "w" + std::to_string(m), 0.02));
+  for (size_t m = 0; m < rows.size(); ++m)
+    w.push_back(randn(static_cast<size_t>(rows[m] * in), "w" + std::to_string(m), 0.02));
   std::vector<gptq::GroupModule> group;
   for (size_t m = 0; m < rows.size(); ++m) group.push_back({w[m].data(), rows[m], gptq::GptqConfig{}, "m"});
   gptq::Workspace ws;
   auto run = [&] {
     if (state.range(0)) return gptq::gptq_quantize_group(ctx(), ws, group, in, h.data());
     std::vector<gptq::GptqResult> r;
-    for (const auto& m : group) r.push_back(gptq::gptq_quantize(ctx(), ws, m.w, m.rows, in, h.data(), in, m.config, m.name));
+    for (const auto& m : group)
+      r.push_back(gptq::gptq_quantize(ctx(), ws, m.w, m.rows, in, h.data(), in, m.config, m.name));
     return r;
   };
   run();  // workspace pages faulted in once
@@ -178,6 +183,12 @@ void BM_SolveQkv(benchmark::State& state) {
   for (const auto r : rows) flops += static_cast<double>(r) * in * in + 4.0 / 3.0 * in * in * static_cast<double>(in);
   report(state, flops, peaks().sgemm);
 }
-BENCHMARK(BM_SolveQkv)->ArgNames({"shared"})->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(2);
+BENCHMARK(BM_SolveQkv)
+    ->ArgNames({"shared"})
+    ->Arg(0)
+    ->Arg(1)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->Iterations(2);
 
 }  // namespace

@@ -22,9 +22,11 @@ struct GptqConfig {
   // Block-scale search (dynamic scales: by the in-block GPTQ loss; static: by squared error) and scale_2's K.
   nvfp4::ScaleRule scale_rule;
   HessianDType hessian_dtype = HessianDType::F32;  // accumulation precision (used by the accumulator)
-  bool output_errors = true;                       // compute rel_err and rtn_rel_err (two extra out·in² products)
-  double damp_step = 0.01;                         // added to damp_percent after a failed Cholesky
-  double damp_max = 1.0;                           // beyond it, round-to-nearest instead
+  bool output_errors = true;                       // compute rel_err and rtn_rel_err (output_error.hpp)
+  // Rows whose forms estimate tr(W H Wᵀ) and RTN's (docs/DESIGN.md §5); 0 or ≥ out: every row, exact.
+  int64_t output_error_rows = 256;
+  double damp_step = 0.01;  // added to damp_percent after a failed Cholesky
+  double damp_max = 1.0;    // beyond it, round-to-nearest instead
 };
 
 }  // namespace fp4gptq::gptq

@@ -12,6 +12,7 @@ struct GptqResult {
   double loss = 0;           // AutoGPTQ's Σ (w − q)² / d² / 2
   double rel_err = 0;        // tr(ΔW H ΔWᵀ) / tr(W H Wᵀ)
   double rtn_rel_err = 0;    // the same for round-to-nearest on the same H and scale_2
+  int64_t error_rows = 0;    // rows behind tr(W H Wᵀ) and RTN's form (all rows: both exact; fewer: estimates)
   double damp = 0;           // damp_percent that succeeded (0 on fallback)
   int retries = 0;           // failed Cholesky attempts
   bool fallback = false;     // RTN was used instead of GPTQ

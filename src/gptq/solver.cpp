@@ -75,11 +75,12 @@ std::vector<GptqResult> gptq_quantize_group(const linalg::Context& ctx, Workspac
   for (const auto& m : modules) {
     validate(m.w, m.rows, cols, m.config, m.name);
     if (m.config.desc_act != cfg.desc_act || m.config.damp_percent != cfg.damp_percent ||
-        m.config.output_errors != cfg.output_errors || m.config.damp_step != cfg.damp_step ||
+        m.config.output_errors != cfg.output_errors || m.config.output_error_rows != cfg.output_error_rows ||
+        m.config.damp_step != cfg.damp_step ||
         m.config.damp_max != cfg.damp_max)
       throw Error("GPTQ: " + m.name + ": the modules of one input must share act-order, damping and output errors");
     scale_2.push_back(module_scale_2(m, cols));
-    out.emplace_back(cfg.output_errors, m.w, m.rows, cols, scale_2.back());
+    out.emplace_back(cfg.output_errors, m.w, m.rows, cols, scale_2.back(), cfg.output_error_rows);
     total_rows += m.rows;
   }
   validate_hessian(h, cols, modules.front().name);

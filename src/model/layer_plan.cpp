@@ -45,7 +45,9 @@ class LayerBuilder {
   void linear(const std::string& module, int64_t out, int64_t in, SeqGroup group, const std::string& input_key,
               bool bias, int64_t expert = -1, const std::string& fused_tensor = "", int64_t parts = 0,
               int64_t part = 0) {
-    PlannedLinear l{module, out, in, group, input_key, expert, true, "", module + ".weight", 0, 0};
+    PlannedLinear l;
+    l.module = module, l.out = out, l.in = in, l.group = group, l.input_key = input_key, l.expert = expert;
+    l.tensor = module + ".weight";
     if (parts > 0) {
       l.tensor = fused_tensor;
       l.parts = parts;
@@ -194,7 +196,8 @@ void check_counts(const ModelConfig& c, const io::ModelDir& dir, ExpertLayout la
   const std::string config = dir.config_path().string();
   if (c.num_hidden_layers > layers)
     throw Error(config + ": field 'num_hidden_layers' is " + std::to_string(c.num_hidden_layers) +
-                " but the checkpoint holds tensors of " + std::to_string(layers) + " decoder layers (model.layers.<i>.*)");
+                " but the checkpoint holds tensors of " + std::to_string(layers) +
+                " decoder layers (model.layers.<i>.*)");
   bool sparse = false;
   for (int64_t i = 0; i < c.num_hidden_layers && !sparse; ++i) sparse = c.is_sparse_layer(i);
   if (sparse && c.num_experts > experts)

@@ -18,6 +18,7 @@ ModuleResult module_result(const model::PlannedLinear& m, gptq::GptqResult r, co
   out.stats = {{"loss", r.loss},
                {"rel_err", r.rel_err},
                {"rtn_rel_err", r.rtn_rel_err},
+               {"error_rows", r.error_rows},
                {"damp", r.damp},
                {"tokens", in.tokens},
                {"fallback", r.fallback},

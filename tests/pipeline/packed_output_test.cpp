@@ -74,19 +74,24 @@ int check_against_pseudo(const fs::path& pseudo_dir, const fs::path& packed_dir,
     // per-expert one elsewhere (moe_layout_test), so only 2D modules here.
     if (!pseudo.has(M + ".weight")) continue;
     const auto stored = pseudo.tensor(M + ".weight").read_f32();
-    EXPECT_EQ(block_scales, std::string(reinterpret_cast<const char*>(scales.bytes(scales.at(M + ".per_block_scale")).data()),
-                                        block_scales.size()));
+    EXPECT_EQ(block_scales,
+              std::string(reinterpret_cast<const char*>(scales.bytes(scales.at(M + ".per_block_scale")).data()),
+                          block_scales.size()));
     float want_s2 = 0;
     scales.read_f32(scales.at(M + ".scale_2"), 0, 1, &want_s2);
-    if (modelopt) EXPECT_EQ(global, want_s2);
-    if (!modelopt) EXPECT_EQ(global, want_s2 == 0 ? 1.0f : 1.0f / want_s2);
+    if (modelopt) {
+      EXPECT_EQ(global, want_s2);
+    } else {
+      EXPECT_EQ(global, want_s2 == 0 ? 1.0f : 1.0f / want_s2);
+    }
     const auto codes = nvfp4::unpack_nibbles(reinterpret_cast<const uint8_t*>(codes_t.data()), codes_t.size() * 2);
     EXPECT_EQ(codes.size(), stored.size());
     if (codes.size() != stored.size()) return -1;
     size_t differ = 0;
     for (size_t i = 0; i < codes.size(); ++i) {
       EXPECT_FALSE(codes[i] == 8) << "negative zero code at " << i;  // canonical: every zero is code 0
-      const float eff = numeric::e4m3_to_f32(static_cast<uint8_t>(block_scales[i / 16])) * (modelopt ? global : want_s2);
+      const float eff =
+          numeric::e4m3_to_f32(static_cast<uint8_t>(block_scales[i / 16])) * (modelopt ? global : want_s2);
       const float v = numeric::f16_to_f32(numeric::f32_to_f16(numeric::e2m1_decode(codes[i]) * eff));
       differ += v != stored[i];
     }
@@ -107,7 +112,8 @@ TEST(PackedOutput, CodesAreThePseudoCheckpointsAndExportEqualsTheRunWrittenPacke
       const bool mo = format == Format::ModelOpt;
       const fs::path packed = d / (model.filename().string() + (mo ? "-mo" : "-ct"));
       quantize(model, packed, format, Activations::NVFP4);
-      EXPECT_EQ(check_against_pseudo(d / (model.filename().string() + "-pseudo"), packed, mo), moe ? 2 * (4 + 4 * 3) : 14);
+      EXPECT_EQ(check_against_pseudo(d / (model.filename().string() + "-pseudo"), packed, mo),
+                moe ? 2 * (4 + 4 * 3) : 14);
       ExportConfig x;
       x.format = format;
       x.activations = Activations::NVFP4;
