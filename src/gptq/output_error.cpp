@@ -1,6 +1,7 @@
 #include "gptq/output_error.hpp"
 
 #include <algorithm>
+#include <numeric>
 
 #include "nvfp4/quantizer.hpp"
 #include "nvfp4/scale_rules.hpp"
@@ -52,27 +53,27 @@ void OutputErrors::take_forms(const linalg::Context& ctx, const float* r, const 
                               const std::vector<int64_t>& perm, std::vector<float>& stacked, std::vector<float>& row) {
   if (!enabled_) return;
   const int64_t n = cols_;
-  // c_r = Σ_i (Hd + λI)_ii W_ri², with (R Rᵀ)_jj = Σ_k R_jk² (R upper) moved back to the original order.
-  std::vector<double> diag(static_cast<size_t>(n));
-  for (int64_t j = 0; j < n; ++j)
-    diag[static_cast<size_t>(perm[j])] = sum_squares(r + j * n + j, static_cast<size_t>(n - j));
-  for (int64_t i = 0; i < n; ++i)
-    if (dead[i]) diag[i] = 0;  // W counts as 0 there
-  std::vector<double> c(static_cast<size_t>(rows_));
-  for (int64_t rr = 0; rr < rows_; ++rr) {
-    const float* w = w_ + rr * n;
-    double s = 0;
-    for (int64_t i = 0; i < n; ++i) s += diag[i] * (static_cast<double>(w[i]) * w[i]);
-    c[rr] = s;
-  }
   // Rows taken, each with its weight in the totals: every row (exact), or the sample_rows/2 of largest c_r
   // (weight 1) and sample_rows/2 spread evenly over the others in order of c_r, each standing for its share of
   // their Σ c (weight Σ_rest c / Σ_sampled c).
   std::vector<int64_t> take;
   std::vector<double> weight;
   if (sample_rows_ > 1 && sample_rows_ < rows_) {
+    // c_r = Σ_i (Hd + λI)_ii W_ri², with (R Rᵀ)_jj = Σ_k R_jk² (R upper) moved back to the original order.
+    std::vector<double> diag(static_cast<size_t>(n));
+    for (int64_t j = 0; j < n; ++j)
+      diag[static_cast<size_t>(perm[j])] = sum_squares(r + j * n + j, static_cast<size_t>(n - j));
+    for (int64_t i = 0; i < n; ++i)
+      if (dead[i]) diag[i] = 0;  // W counts as 0 there
+    std::vector<double> c(static_cast<size_t>(rows_));
+    for (int64_t rr = 0; rr < rows_; ++rr) {
+      const float* w = w_ + rr * n;
+      double s = 0;
+      for (int64_t i = 0; i < n; ++i) s += diag[i] * (static_cast<double>(w[i]) * w[i]);
+      c[rr] = s;
+    }
     std::vector<int64_t> order(static_cast<size_t>(rows_));
-    for (int64_t rr = 0; rr < rows_; ++rr) order[rr] = rr;
+    std::iota(order.begin(), order.end(), int64_t{0});
     std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return c[a] > c[b]; });
     const int64_t top = sample_rows_ / 2, rest = rows_ - top, spread = sample_rows_ - top;
     double rest_c = 0, spread_c = 0;
@@ -91,7 +92,7 @@ void OutputErrors::take_forms(const linalg::Context& ctx, const float* r, const 
   }
   if (take.empty()) {
     take.resize(static_cast<size_t>(rows_));
-    for (int64_t rr = 0; rr < rows_; ++rr) take[rr] = rr;
+    std::iota(take.begin(), take.end(), int64_t{0});
     weight.assign(take.size(), 1.0);
   }
   taken_ = static_cast<int64_t>(take.size());

@@ -41,8 +41,9 @@ std::vector<SolvedModule> ModuleSolver::solve(const linalg::Context& ctx, gptq::
                                               const std::vector<const model::PlannedLinear*>& mods,
                                               const ModuleInput& in, TimeSplit& split, const std::vector<bool>& mine) {
   auto t = Clock::now();
-  std::vector<std::vector<float>> weights;
-  for (const auto* m : mods) weights.push_back(model::read_weight(src_, *m));
+  std::vector<std::vector<float>> weights;  // another rank's modules only for a scale_2 shared with them
+  for (size_t i = 0; i < mods.size(); ++i)
+    weights.push_back(mine.empty() || mine[i] || fuse_ ? model::read_weight(src_, *mods[i]) : std::vector<float>{});
   auto scale_2 = choose_scale_2(mods, weights, fuse_, scale2_max_);
   split.io_s += since(t);
   auto solved = mods;
