@@ -9,8 +9,8 @@
 // with U = Hinv, the upper Cholesky factor of H⁻¹. The layout that makes it fast: W is held transposed, so a
 // column is contiguous and each update inside the batch is an axpy; the batch is cut into sub-blocks of 16
 // columns (one NVFP4 block without act-order), with rank-1 updates only inside a sub-block, which then
-// updates the rest of its batch with one small GEMM; rows are independent inside a sub-block, so each thread
-// takes a range of them.
+// updates the rest of its batch with one small GEMM. Rows never interact, so each thread runs the whole loop on
+// its own range of rows.
 #include "gptq/column_loop.hpp"
 
 #include <algorithm>
@@ -66,8 +66,8 @@ FP4GPTQ_SIMD_CLONES void searched_scales(const float* wt, int64_t rows, const fl
     for (int64_t r = 0; r < nt; ++r) {
       const int c = rule[r] + off;
       const float v = c >= 1 && c <= 0x7E ? numeric::e4m3_to_f32(static_cast<uint8_t>(c)) : 0.0f;
-      valid[r] = amax[r] > 0.0f && v0[r] > 0.0f && c >= 1 && c <= 0x7E &&
-                 v >= nvfp4::kSearchLow * v0[r] && v <= nvfp4::kSearchHigh * v0[r];
+      valid[r] = amax[r] > 0.0f && v0[r] > 0.0f && c >= 1 && c <= 0x7E && v >= nvfp4::kSearchLow * v0[r] &&
+                 v <= nvfp4::kSearchHigh * v0[r];
       eff[r] = valid[r] ? v * scale_2 : 1.0f;
       any |= valid[r];
     }
@@ -134,11 +134,13 @@ void dynamic_scales(const ColumnLoop& L, int64_t s1, int64_t s2, int64_t r0, int
 }
 
 // The columns [s1, s2) of the batch starting at i1, for rows [r0, r1): quantize each column, then the rank-1
-// updates of the columns after it in the sub-block. Adds Σ err² to err_sq.
+// updates of the columns after it in the sub-block; the codes and values then go to their rows. Adds Σ err²
+// to err_sq.
 void sub_block_rows(const linalg::Context& ctx, const ColumnLoop& L, int64_t i1, int64_t s1, int64_t s2, int64_t r0,
-                    int64_t r1, float* err, float* eff, double& err_sq) {
+                    int64_t r1, ColumnLoopScratch& s, double& err_sq) {
   const int64_t rows = L.rows, n = L.n, nb = n / kBlockSize;
   float* wt = L.wt;
+  float* eff = s.eff.data();
   const float* u = L.u;
   if (!L.static_scales) dynamic_scales(L, s1, s2, r0, r1, eff);
   for (int64_t i = s1; i < s2; ++i) {
@@ -148,37 +150,64 @@ void sub_block_rows(const linalg::Context& ctx, const ColumnLoop& L, int64_t i1,
       const float scale_2 = L.scale_2;
       for (int64_t r = r0; r < r1; ++r) eff[r] = nvfp4::effective_scale(scales[r * nb + g], scale_2);
     }
-    float* e = &err[(i - i1) * rows];
-    err_sq += quantize_column(&wt[i * rows + r0], eff + r0, r1 - r0, u[i * n + i], L.codes_t + i * rows + r0,
-                              L.values_t + i * rows + r0, e + r0);
+    float* e = &s.err[(i - i1) * rows];
+    const int64_t t = (i - s1) * rows + r0;
+    err_sq += quantize_column(&wt[i * rows + r0], eff + r0, r1 - r0, u[i * n + i], &s.codes[t], &s.values[t], e + r0);
     for (int64_t j = i + 1; j < s2; ++j) ctx.axpy(r1 - r0, -u[i * n + j], e + r0, &wt[j * rows + r0]);
   }
+  // The sub-block's columns, held column by column, into rows [r0, r1) of the outputs at their original columns
+  // (while they are still in cache).
+  const uint8_t* codes = s.codes.data();
+  const float* values = s.values.data();
+  const int64_t* perm = L.perm;
+  for (int64_t r = r0; r < r1; ++r)
+    for (int64_t i = s1; i < s2; ++i) {
+      L.codes[r * n + perm[i]] = codes[(i - s1) * rows + r];
+      L.values[r * n + perm[i]] = values[(i - s1) * rows + r];
+    }
 }
 
-}  // namespace
-
-double run_column_loop(const linalg::Context& ctx, const ColumnLoop& L, std::vector<float>& err,
-                       std::vector<float>& eff) {
-  const int64_t rows = L.rows, n = L.n, bs = L.block_size;
-  err.resize(static_cast<size_t>(bs * rows));
-  eff.resize(static_cast<size_t>(rows));
-  std::vector<double> err_sq(static_cast<size_t>(ctx.threads()), 0.0);  // per row range, summed in order
+// The whole loop for rows [r0, r1): rows never interact in GPTQ (H is shared, the updates are row by row), so
+// a row range runs start to finish on its own thread with no synchronisation. Returns its Σ err².
+double row_range_loop(const linalg::Context& ctx, const ColumnLoop& L, int64_t r0, int64_t r1, ColumnLoopScratch& s) {
+  const int64_t rows = L.rows, n = L.n, bs = L.block_size, nr = r1 - r0;
+  const float* err = s.err.data();
+  double err_sq = 0;
   for (int64_t i1 = 0; i1 < n; i1 += bs) {
     ctx.check_cancelled();
     const int64_t i2 = std::min(i1 + bs, n);
     for (int64_t s1 = i1; s1 < i2; s1 += kBlockSize) {
       const int64_t s2 = std::min(s1 + kBlockSize, i2);
-      linalg::parallel_ranges(ctx, rows, 256, [&](int64_t r0, int64_t r1, int64_t t) {
-        sub_block_rows(ctx, L, i1, s1, s2, r0, r1, err.data(), eff.data(), err_sq[t]);
-      });
+      sub_block_rows(ctx, L, i1, s1, s2, r0, r1, s, err_sq);
       // W[:, s2:i2] −= E[:, s1:s2] · U[s1:s2, s2:i2]   (transposed)
-      ctx.sgemm(true, false, i2 - s2, rows, s2 - s1, -1.0f, &L.u[s1 * n + s2], n, &err[(s1 - i1) * rows], rows, 1.0f,
-                &L.wt[s2 * rows], rows);
+      ctx.sgemm(true, false, i2 - s2, nr, s2 - s1, -1.0f, &L.u[s1 * n + s2], n, &err[(s1 - i1) * rows + r0], rows, 1.0f,
+                &L.wt[s2 * rows + r0], rows);
     }
     // The lazy-batch update: W[:, i2:] −= E[:, i1:i2] · U[i1:i2, i2:]   (transposed)
-    ctx.sgemm(true, false, n - i2, rows, i2 - i1, -1.0f, &L.u[i1 * n + i2], n, err.data(), rows, 1.0f, &L.wt[i2 * rows],
-              rows);
+    ctx.sgemm(true, false, n - i2, nr, i2 - i1, -1.0f, &L.u[i1 * n + i2], n, err + r0, rows, 1.0f,
+              &L.wt[i2 * rows + r0], rows);
   }
+  return err_sq;
+}
+
+}  // namespace
+
+double run_column_loop(const linalg::Context& ctx, const ColumnLoop& L, ColumnLoopScratch& scratch) {
+  const int64_t rows = L.rows;
+  scratch.err.resize(static_cast<size_t>(L.block_size * rows));
+  scratch.eff.resize(static_cast<size_t>(rows));
+  scratch.values.resize(static_cast<size_t>(kBlockSize * rows));
+  scratch.codes.resize(static_cast<size_t>(kBlockSize * rows));
+  // One row range per thread (ranges of ≥ 256 rows, boundaries on 64 rows), each with one-thread BLAS: the
+  // sub-blocks' quantization then runs on every core with no BLAS worker spinning beside it, and no thread
+  // waits for another between sub-blocks. A module too small to split runs on ctx's BLAS threads.
+  const int64_t ranges = std::clamp<int64_t>(rows / 256, 1, ctx.threads());
+  if (ranges == 1) return row_range_loop(ctx, L, 0, rows, scratch);
+  auto bound = [&](int64_t k) { return k == ranges ? rows : rows * k / ranges / 64 * 64; };
+  std::vector<double> err_sq(static_cast<size_t>(ranges), 0.0);  // per row range, summed in order
+  linalg::parallel_tasks(ctx, ranges, [&](int64_t k, int, const linalg::Context& single) {
+    err_sq[k] = row_range_loop(single, L, bound(k), bound(k + 1), scratch);
+  });
   return std::accumulate(err_sq.begin(), err_sq.end(), 0.0);
 }
 

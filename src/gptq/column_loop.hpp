@@ -18,14 +18,20 @@ struct ColumnLoop {
   bool static_scales;   // read each block's scale from `scales`, or set it when the loop reaches the block
   uint8_t* scales;      // [rows, n/16] FP8 E4M3 block-scale bytes
   float scale_2;
-  uint8_t* codes_t;  // [n, rows] outputs, transposed like wt
-  float* values_t;
+  uint8_t* codes;  // [rows, n] outputs: E2M1 codes and dequantized values, in the original column order
+  float* values;
   bool search_scales = false;  // dynamic scales: the candidate with the smallest in-block GPTQ loss
 };
 
+// The loop's scratch, kept across solves (see Workspace): a lazy batch's scaled errors, each row's effective
+// scale, and one sub-block's codes and values before they go to their rows.
+struct ColumnLoopScratch {
+  std::vector<float> err, eff, values;
+  std::vector<uint8_t> codes;
+};
+
 // Quantizes every column and returns Σ err² over all of them (err = (w − q) / Hinv_jj; AutoGPTQ's loss is half
-// of it). err and eff are scratch.
-double run_column_loop(const linalg::Context& ctx, const ColumnLoop& loop, std::vector<float>& err,
-                       std::vector<float>& eff);
+// of it).
+double run_column_loop(const linalg::Context& ctx, const ColumnLoop& loop, ColumnLoopScratch& scratch);
 
 }  // namespace fp4gptq::gptq

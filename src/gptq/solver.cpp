@@ -40,17 +40,14 @@ Factor factor(const linalg::Context& ctx, Workspace& ws, const float* h, int64_t
 GptqResult quantize_module(const linalg::Context& ctx, Workspace& ws, const GroupModule& m, int64_t cols,
                            const float* h, const Factor& f, float scale_2, const OutputErrors& out);
 float module_scale_2(const GroupModule& m, int64_t cols) {
-  return m.config.scale_2
-             ? *m.config.scale_2
-             : nvfp4::global_scale(nvfp4::max_abs(m.w, static_cast<size_t>(m.rows * cols)), m.config.scale_rule.scale2_max);
+  return m.config.scale_2 ? *m.config.scale_2
+                          : nvfp4::global_scale(nvfp4::max_abs(m.w, static_cast<size_t>(m.rows * cols)),
+                                                m.config.scale_rule.scale2_max);
 }
 std::vector<uint8_t> static_block_scales(const std::vector<float>& wm, int64_t rows, int64_t n, float scale_2,
                                          nvfp4::BlockScaleSearch search);
-double quantize_columns(const linalg::Context& ctx, Workspace& ws, int64_t rows, int64_t n, int64_t block_size,
-                        const Factor& f, float scale_2, bool static_scales, nvfp4::BlockScaleSearch search,
-                        std::vector<uint8_t>& scales);
-nvfp4::QuantizedMatrix unpermute(const Workspace& ws, int64_t rows, int64_t n, const Factor& f, float scale_2,
-                                 std::vector<uint8_t> scales);
+double quantize_columns(const linalg::Context& ctx, Workspace& ws, int64_t block_size, const Factor& f,
+                        bool static_scales, nvfp4::BlockScaleSearch search, nvfp4::QuantizedMatrix& q);
 
 }  // namespace
 
@@ -76,8 +73,7 @@ std::vector<GptqResult> gptq_quantize_group(const linalg::Context& ctx, Workspac
     validate(m.w, m.rows, cols, m.config, m.name);
     if (m.config.desc_act != cfg.desc_act || m.config.damp_percent != cfg.damp_percent ||
         m.config.output_errors != cfg.output_errors || m.config.output_error_rows != cfg.output_error_rows ||
-        m.config.damp_step != cfg.damp_step ||
-        m.config.damp_max != cfg.damp_max)
+        m.config.damp_step != cfg.damp_step || m.config.damp_max != cfg.damp_max)
       throw Error("GPTQ: " + m.name + ": the modules of one input must share act-order, damping and output errors");
     scale_2.push_back(module_scale_2(m, cols));
     out.emplace_back(cfg.output_errors, m.w, m.rows, cols, scale_2.back(), cfg.output_error_rows);
@@ -128,15 +124,19 @@ GptqResult quantize_module(const linalg::Context& ctx, Workspace& ws, const Grou
 
   // 3. The column loop in processing order: quantize a column, spread its scaled error over the later ones.
   // Static block scales (static mode, and always with act-order) come first, in the original column order.
+  // Codes and values land in the original column order (the un-permutation is part of the loop).
   const bool static_scales = cfg.desc_act || cfg.block_scales == BlockScales::Static;
   const auto search = cfg.scale_rule.search;
-  std::vector<uint8_t> scales = static_scales ? static_block_scales(ws.wm, rows, cols, scale_2, search)
-                                              : std::vector<uint8_t>(static_cast<size_t>(rows * (cols / kBlockSize)));
-  const double err_sq = quantize_columns(ctx, ws, rows, cols, cfg.block_size, f, scale_2, static_scales, search, scales);
-
-  // 4. Un-permute: codes and values back to [rows, cols] in the original column order.
   GptqResult res;
-  res.q = unpermute(ws, rows, cols, f, scale_2, std::move(scales));
+  res.q.rows = rows;
+  res.q.cols = cols;
+  res.q.scale_2 = scale_2;
+  res.q.codes.resize(nw);
+  res.q.dequant.resize(nw);
+  res.q.block_scales = static_scales ? static_block_scales(ws.wm, rows, cols, scale_2, search)
+                                     : std::vector<uint8_t>(static_cast<size_t>(rows * (cols / kBlockSize)));
+  const double err_sq = quantize_columns(ctx, ws, cfg.block_size, f, static_scales, search, res.q);
+
   res.loss = err_sq / 2;
   res.damp = f.damp;
   res.retries = f.retries;
@@ -249,38 +249,30 @@ std::vector<uint8_t> static_block_scales(const std::vector<float>& wm, int64_t r
       const float* x = &wm[r * n + b * kBlockSize];
       const float amax = nvfp4::max_abs(x, kBlockSize);
       scales[r * nb + b] = search == nvfp4::BlockScaleSearch::Mse ? nvfp4::mse_block_scale(x, amax, scale_2)
-                                                                   : nvfp4::block_scale_code(amax, scale_2);
+                                                                  : nvfp4::block_scale_code(amax, scale_2);
     }
   return scales;
 }
 
-// Step 3 in its fast layout (column_loop.hpp): Wᵀ in processing order and the transposed values share ws.big.
-double quantize_columns(const linalg::Context& ctx, Workspace& ws, int64_t rows, int64_t n, int64_t block_size,
-                        const Factor& f, float scale_2, bool static_scales, nvfp4::BlockScaleSearch search,
-                        std::vector<uint8_t>& scales) {
-  const size_t nw = static_cast<size_t>(rows * n);
-  ws.big.resize(2 * nw);
-  ws.ct.resize(nw);
+// Step 3 in its fast layout (column_loop.hpp): Wᵀ in processing order in ws.big.
+double quantize_columns(const linalg::Context& ctx, Workspace& ws, int64_t block_size, const Factor& f,
+                        bool static_scales, nvfp4::BlockScaleSearch search, nvfp4::QuantizedMatrix& q) {
+  const int64_t rows = q.rows, n = q.cols;
+  ws.big.resize(static_cast<size_t>(rows * n));
   linalg::transpose(ws.wm.data(), rows, n, ws.big.data(), f.perm.data());
-  const ColumnLoop loop{ws.big.data(),      ws.u.data(),   rows,          n,       block_size,
-                        f.perm.data(),      static_scales, scales.data(), scale_2, ws.ct.data(),
-                        ws.big.data() + nw, search == nvfp4::BlockScaleSearch::Mse};
-  return run_column_loop(ctx, loop, ws.err, ws.eff);
-}
-
-nvfp4::QuantizedMatrix unpermute(const Workspace& ws, int64_t rows, int64_t n, const Factor& f, float scale_2,
-                                 std::vector<uint8_t> scales) {
-  const size_t nw = static_cast<size_t>(rows * n);
-  nvfp4::QuantizedMatrix q;
-  q.rows = rows;
-  q.cols = n;
-  q.scale_2 = scale_2;
-  q.codes.resize(nw);
-  q.dequant.resize(nw);
-  linalg::transpose_back(ws.ct.data(), rows, n, q.codes.data(), f.perm.data());
-  linalg::transpose_back(ws.big.data() + nw, rows, n, q.dequant.data(), f.perm.data());
-  q.block_scales = std::move(scales);
-  return q;
+  const ColumnLoop loop{ws.big.data(),
+                        ws.u.data(),
+                        rows,
+                        n,
+                        block_size,
+                        f.perm.data(),
+                        static_scales,
+                        q.block_scales.data(),
+                        q.scale_2,
+                        q.codes.data(),
+                        q.dequant.data(),
+                        search == nvfp4::BlockScaleSearch::Mse};
+  return run_column_loop(ctx, loop, ws.loop);
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "gptq/column_loop.hpp"
 #include "gptq/gptq_config.hpp"
 #include "gptq/output_error.hpp"
 #include "gptq/result.hpp"
@@ -16,14 +17,12 @@ namespace fp4gptq::gptq {
 // Large buffers of one solve, kept by the caller across calls (one per worker thread): on VMs a fresh page
 // costs ~2 µs to fault in, which for a 4096×4096 module would add a quarter of the solve time.
 struct Workspace {
-  std::vector<float> wm;      // W with dead columns zeroed, original order
-  std::vector<float> hd;      // H with the dead-column fix, processing order
-  std::vector<float> u;       // Hinv
-  std::vector<float> big;     // 2·rows·cols: [W; ΔW_rtn]·R for the output errors, then Wᵀ and the values
-  std::vector<float> row;     // one weight row (round-to-nearest for the output errors)
-  std::vector<float> err;     // the column loop's scaled errors of one lazy batch
-  std::vector<float> eff;     // the column loop's effective scale per row
-  std::vector<uint8_t> ct;    // the codes, transposed
+  std::vector<float> wm;   // W with dead columns zeroed, original order
+  std::vector<float> hd;   // H with the dead-column fix, processing order
+  std::vector<float> u;    // Hinv
+  std::vector<float> big;  // [W; ΔW_rtn]·R of the output errors' rows, then Wᵀ
+  std::vector<float> row;  // one weight row (round-to-nearest for the output errors)
+  ColumnLoopScratch loop;  // the column loop's scratch
 };
 
 // Quantizes w [rows, cols] with the Hessian h [h_dim, h_dim] (full symmetric, FP32). `name` names the module
