@@ -1,4 +1,4 @@
-// GPTQ as the method reads (docs/DESIGN.md §5): gptq_quantize below is its four steps, the helpers follow it. The
+// GPTQ as the method reads (docs/DESIGN.md §5): gptq_quantize below is its three steps, the helpers follow it. The
 // column loop's fast layout is in column_loop.cpp, the output errors in output_error.cpp.
 #include "gptq/solver.hpp"
 

@@ -17,16 +17,4 @@ void transpose(const float* src, int64_t rows, int64_t cols, float* dst, const i
       }
 }
 
-template <typename T>
-void transpose_back(const T* src, int64_t rows, int64_t cols, T* dst, const int64_t* perm) {
-  for (int64_t j0 = 0; j0 < cols; j0 += kTile)
-    for (int64_t i0 = 0; i0 < rows; i0 += kTile)
-      for (int64_t j = j0; j < std::min(j0 + kTile, cols); ++j) {
-        const int64_t dj = perm ? perm[j] : j;
-        for (int64_t i = i0; i < std::min(i0 + kTile, rows); ++i) dst[i * cols + dj] = src[j * rows + i];
-      }
-}
-template void transpose_back<float>(const float*, int64_t, int64_t, float*, const int64_t*);
-template void transpose_back<uint8_t>(const uint8_t*, int64_t, int64_t, uint8_t*, const int64_t*);
-
 }  // namespace fp4gptq::linalg
