@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdio>
 
+#include "gptq/exact_sum.hpp"
 #include "gptq/hessian.hpp"
 #include "gptq/solver.hpp"
 #include "linalg/context.hpp"
@@ -108,6 +109,24 @@ void BM_HessianBf16(benchmark::State& state) {
   report(state, 2.0 * n * in * in, peaks().bf16);
 }
 BENCHMARK(BM_HessianBf16)->Args({4096, 8192})->Args({11008, 4096})->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// Shards' partial Hessians through the order-independent sum (gptq/exact_sum.hpp) and out as the FP32 matrix:
+// what an input of several shards pays on top of the accumulation (one thread, as an expert worker). (One
+// shard on one rank skips it: pipeline::ShardedHessian.) Counter: nanoseconds per upper-triangle entry and
+// partial, the matrix's conversion included.
+void BM_ExactSum(benchmark::State& state) {
+  const int64_t in = state.range(0), parts = state.range(1);
+  const auto part = randn(static_cast<size_t>(in * in), "h");
+  for (auto _ : state) {
+    gptq::ExactSum sum(in);
+    for (int64_t p = 0; p < parts; ++p) sum.add(part.data());
+    benchmark::DoNotOptimize(sum.matrix(1.0 / 4096).data());
+  }
+  const double entries = static_cast<double>(in * (in + 1) / 2 * parts);
+  state.counters["ns_per_entry"] =
+      benchmark::Counter(entries / 1e9, benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
+}
+BENCHMARK(BM_ExactSum)->Args({2048, 1})->Args({2048, 8})->Unit(benchmark::kMillisecond)->UseRealTime();
 
 // Solve of an [out, in] module with a correlated Hessian (low-rank activations plus noise).
 // H of 2·in tokens with low-rank structure plus noise, as real inputs.

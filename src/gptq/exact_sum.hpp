@@ -38,8 +38,10 @@ class ExactSum {
   template <typename T>
   void add_impl(const T* m);
   void raise(size_t k, int8_t t);
+  void allocate();
+  double entry(size_t k) const;  // packed upper-triangle entry k, as value()
   int64_t dim_;
-  std::vector<int8_t> top_;       // per packed upper-triangle entry; kEmpty: nothing added yet
+  std::vector<int8_t> top_;       // per packed upper-triangle entry; kEmpty: nothing added yet (none: no term)
   std::vector<int64_t> hi_, lo_;  // the two bins
 };
 

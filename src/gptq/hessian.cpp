@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "fp4gptq/error.hpp"
+#include "linalg/transpose.hpp"
 #include "numeric/half.hpp"
 
 namespace fp4gptq::gptq {
@@ -76,13 +77,13 @@ void HessianAccumulator::update_bf16(const linalg::Context& ctx, const uint16_t*
 }
 
 void HessianAccumulator::add(const linalg::Context& ctx, const float* x, int64_t rows, const uint8_t* keep) {
-  tokens_ += feed(pending32_, x, rows, dim_, keep, kChunkRows,
-                  [&](const float* r, int64_t n) { update_f32(ctx, r, n); });
+  tokens_ +=
+      feed(pending32_, x, rows, dim_, keep, kChunkRows, [&](const float* r, int64_t n) { update_f32(ctx, r, n); });
 }
 
 void HessianAccumulator::add_bf16(const linalg::Context& ctx, const uint16_t* x, int64_t rows, const uint8_t* keep) {
-  tokens_ += feed(pending16_, x, rows, dim_, keep, kChunkRows,
-                  [&](const uint16_t* r, int64_t n) { update_bf16(ctx, r, n); });
+  tokens_ +=
+      feed(pending16_, x, rows, dim_, keep, kChunkRows, [&](const uint16_t* r, int64_t n) { update_bf16(ctx, r, n); });
 }
 
 void HessianAccumulator::flush(const linalg::Context& ctx) {
@@ -109,11 +110,10 @@ std::vector<float> HessianAccumulator::hessian(const linalg::Context& ctx) {
   for (int64_t i = 0; i < dim_; ++i)
     for (int64_t j = i; j < dim_; ++j) {
       const size_t k = static_cast<size_t>(i * dim_ + j);
-      const float v = dtype_ == HessianDType::F32 ? static_cast<float>(sum32_[k] * scale)
-                                                  : static_cast<float>(sum64_[k] * scale);
-      h[k] = v;
-      h[static_cast<size_t>(j * dim_ + i)] = v;
+      h[k] =
+          dtype_ == HessianDType::F32 ? static_cast<float>(sum32_[k] * scale) : static_cast<float>(sum64_[k] * scale);
     }
+  linalg::mirror_upper(h.data(), dim_);
   return h;
 }
 

@@ -189,7 +189,10 @@ int64_t LayerActivations::shard_of(int64_t row) const {
 
 gptq::HessianAccumulator& ShardedHessian::at(const linalg::Context& ctx, int64_t shard) {
   if (shard != shard_) {
-    if (acc_) acc_->add_to(ctx, sum_);
+    if (acc_) {
+      acc_->add_to(ctx, sum_);
+      ++parts_;
+    }
     acc_.emplace(sum_.dim(), dtype_);
     shard_ = shard;
   }
@@ -210,7 +213,11 @@ void ShardedHessian::add_bf16(const linalg::Context& ctx, int64_t shard, const u
 }
 
 InputStats ShardedHessian::finish(const linalg::Context& ctx, const dist::Communicator& comm, int to) {
-  if (acc_) acc_->add_to(ctx, sum_);
+  std::vector<float> single;  // one FP32 shard on one rank: float(Σ · 2/N) from its FP32 sum, as sum_.matrix gives
+  if (acc_ && comm.size() == 1 && parts_ == 0 && dtype_ == gptq::HessianDType::F32)
+    single = acc_->hessian(ctx);
+  else if (acc_)
+    acc_->add_to(ctx, sum_);
   acc_.reset();
   const auto t = Clock::now();
   sum_.sum_over_ranks(comm, to);
@@ -221,8 +228,11 @@ InputStats ShardedHessian::finish(const linalg::Context& ctx, const dist::Commun
   s.tokens = tokens_;
   s.input_amax = amax_;
   if (to >= 0 && to != comm.rank()) return s;
-  s.hessian = tokens_ > 0 ? sum_.matrix(2.0 / static_cast<double>(tokens_))
-                          : std::vector<float>(static_cast<size_t>(dim() * dim()), 0.0f);
+  if (!single.empty())
+    s.hessian = std::move(single);
+  else
+    s.hessian = tokens_ > 0 ? sum_.matrix(2.0 / static_cast<double>(tokens_))
+                            : std::vector<float>(static_cast<size_t>(dim() * dim()), 0.0f);
   return s;
 }
 

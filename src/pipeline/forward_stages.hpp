@@ -44,7 +44,8 @@ struct InputStats {
 
 // A module input's Hessian summed shard by shard over this rank's rows, then over every rank (finish): one
 // exact partial sum per shard (gptq/exact_sum.hpp), so the result does not depend on how shards are spread
-// over ranks.
+// over ranks. One FP32 shard on one rank skips the exact sum: the exact sum of one FP32 term is the term, so
+// its bytes are the same either way (a one-shard expert input paid ~40 ns per entry for it).
 class ShardedHessian {
  public:
   ShardedHessian(int64_t dim, gptq::HessianDType dtype) : dtype_(dtype), sum_(dim) {}
@@ -62,7 +63,7 @@ class ShardedHessian {
   gptq::HessianDType dtype_;
   gptq::ExactSum sum_;
   std::optional<gptq::HessianAccumulator> acc_;  // the current shard's
-  int64_t shard_ = -1, tokens_ = 0;
+  int64_t shard_ = -1, tokens_ = 0, parts_ = 0;  // parts_: shards added to sum_
   float amax_ = 0;
   double comm_s_ = 0;
 };
@@ -73,8 +74,8 @@ class LayerActivations {
   // Under a communicator of N ranks, this rank keeps the activations of its shards only (rank r: shards
   // [r·S/N, (r+1)·S/N) of S).
   LayerActivations(const linalg::Context& ctx, const dist::Communicator& comm, const io::ModelDir& src,
-                   const model::ModelConfig& config, const calib::CalibrationSet& calib,
-                   const QuantizeOptions& options, const Progress& progress, TimeSplit& split);
+                   const model::ModelConfig& config, const calib::CalibrationSet& calib, const QuantizeOptions& options,
+                   const Progress& progress, TimeSplit& split);
 
   ActivationStore& input_norm(const model::DecoderLayer& layer);
   ActivationStore& attention(const model::DecoderLayer& layer, const ActivationStore& xn);
@@ -97,11 +98,11 @@ class LayerActivations {
   int64_t shard_of(int64_t row) const;
   const dist::Communicator& comm() const { return comm_; }
   int64_t total_tokens() const { return total_tokens_; }  // of every rank
-  int64_t shards() const { return shards_; }                  // of every rank
-  int64_t own_shards() const { return own_shards_; }          // this rank's
+  int64_t shards() const { return shards_; }              // of every rank
+  int64_t own_shards() const { return own_shards_; }      // this rank's
   const model::ModelConfig& config() const { return c_; }
   const Progress& progress() const { return progress_; }
-  int64_t tokens() const { return tokens_; }  // this rank's
+  int64_t tokens() const { return tokens_; }                    // this rank's
   uint64_t activation_bytes_peak() const { return act_peak_; }  // most bytes its stores held at once (RAM + files)
 
   // Runs fn(chunk, x, y) over every chunk of `in` (x its rows in FP32, y [rows, width] scratch), then stores y

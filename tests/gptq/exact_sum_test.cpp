@@ -149,7 +149,8 @@ TEST(ExactSum, WithinItsBoundOfAWiderSum) {
         ref += v;
         largest = std::max<long double>(largest, std::fabs(v));
       }
-      const double bound = static_cast<double>(terms.size() * std::ldexp(largest, -31) + std::ldexp(std::fabs(ref), -52));
+      const double bound =
+          static_cast<double>(terms.size() * std::ldexp(largest, -31) + std::ldexp(std::fabs(ref), -52));
       EXPECT_LE(std::fabs(s.value(i, j) - static_cast<double>(ref)), bound) << i << "," << j;
       EXPECT_EQ(s.value(i, j), s.value(j, i));
     }
@@ -187,8 +188,8 @@ TEST(ExactSum, RanksSplitTheTermsAnyWayAndAgree) {
   std::vector<int> all(terms.size());
   for (size_t i = 0; i < all.size(); ++i) all[i] = static_cast<int>(i);
   const auto one = sum_in_order(terms, all);
-  for (const std::vector<int>& cuts : {std::vector<int>{0, 11, 11, 30}, std::vector<int>{0, 15, 30},
-                                       std::vector<int>{0, 1, 2, 29, 30}}) {
+  for (const std::vector<int>& cuts :
+       {std::vector<int>{0, 11, 11, 30}, std::vector<int>{0, 15, 30}, std::vector<int>{0, 1, 2, 29, 30}}) {
     ThreadRanks ranks(static_cast<int>(cuts.size()) - 1);
     std::vector<std::vector<float>> got(static_cast<size_t>(ranks.size()));
     ranks.run([&](const dist::Communicator& comm) {
@@ -242,6 +243,43 @@ TEST(ShardedHessian, TheSameOnEveryRankCountAndCloseToTheDoubleSum) {
     EXPECT_EQ(g.tokens, one.tokens);
     EXPECT_EQ(g.input_amax, one.input_amax);
     EXPECT_EQ(std::memcmp(g.hessian.data(), one.hessian.data(), one.hessian.size() * sizeof(float)), 0);
+  }
+}
+
+// One FP32 shard on one rank skips the exact sum (the partial is the only term): the same bytes as the exact
+// sum of that partial, and as two ranks of which one holds the shard, for rows whose squares span 2^-40..2^40.
+TEST(ShardedHessian, OneShardOnOneRankIsTheExactSumOfItsPartial) {
+  constexpr int64_t dim = 20, rows = 45;
+  std::mt19937 rng(11);
+  std::uniform_real_distribution<float> mant(-1.0f, 1.0f);
+  std::uniform_int_distribution<int> expo(-20, 20);
+  std::vector<float> x(static_cast<size_t>(rows * dim));
+  for (auto& v : x) v = std::ldexp(mant(rng), expo(rng));
+  const linalg::Context ctx(1);
+  auto sharded = [&](const dist::Communicator& comm, bool has_shard) {
+    pipeline::ShardedHessian h(dim, gptq::HessianDType::F32);
+    if (has_shard) {
+      h.add(ctx, 0, x.data(), 30);
+      h.add(ctx, 0, x.data() + 30 * dim, rows - 30);
+    }
+    return h.finish(ctx, comm);
+  };
+  const auto direct = sharded(dist::serial(), true);
+  gptq::HessianAccumulator acc(dim);
+  acc.add(ctx, x.data(), 30);
+  acc.add(ctx, x.data() + 30 * dim, rows - 30);
+  gptq::ExactSum sum(dim);
+  acc.add_to(ctx, sum);
+  const auto exact = sum.matrix(2.0 / rows);
+  ASSERT_EQ(direct.hessian.size(), exact.size());
+  EXPECT_EQ(std::memcmp(direct.hessian.data(), exact.data(), exact.size() * sizeof(float)), 0);
+  ThreadRanks ranks(2);
+  std::vector<pipeline::InputStats> got(2);
+  ranks.run(
+      [&](const dist::Communicator& comm) { got[static_cast<size_t>(comm.rank())] = sharded(comm, comm.rank() == 1); });
+  for (const auto& g : got) {
+    EXPECT_EQ(g.tokens, rows);
+    EXPECT_EQ(std::memcmp(g.hessian.data(), exact.data(), exact.size() * sizeof(float)), 0);
   }
 }
 
